@@ -1,0 +1,12 @@
+"""rnnkit: recurrent neural networks from first principles in NumPy.
+
+Every recurrence has a hand-written forward pass and backpropagation through time, checked against
+central differences and against PyTorch. Arrays are time-major: (T, B, F).
+"""
+
+from .errors import RnnkitError
+from .gradcheck import GradcheckResult, gradcheck
+from .layers import RNN
+
+__version__ = "0.1.0"
+__all__ = ["RNN", "gradcheck", "GradcheckResult", "RnnkitError", "__version__"]

@@ -1,0 +1,241 @@
+"""The one time loop that every recurrent cell (Elman, LSTM, GRU) shares, forward and BPTT.
+
+A cell says how one step maps (x-projection, previous state) to the next state and how one step's
+gradient flows back; everything else lives here, once:
+
+* the input projection of all steps in one product, xp = X W_ih^T + b  ((T*B, I) x (I, G*H), or a
+  row gather of W_ih^T when the inputs are token ids), so that only the recurrence loops in Python;
+* ragged batches: a (T, B) mask built from ``lengths``; a padded step copies the state through
+  unchanged, gets no gradient and outputs zeros, so each sequence gives what it gives alone;
+* BPTT (10.17-10.28): walk the steps in reverse, let the cell turn dL/dh(t) into the gradient of its
+  gate pre-activations dG(t), then form each weight gradient as ONE product over the stacked steps:
+      dW_ih = sum_t dG_ih(t)^T x(t)        = dG_ih^T X          (10.28 for U)
+      dW_hh = sum_t dG_hh(t)^T h(t-1)      = dG_hh^T H[:-1]     (10.27 for W)
+      db_ih = sum_t dG_ih(t),  db_hh = sum_t dG_hh(t)           (10.22)
+      dx(t) = dG_ih(t) W_ih
+* truncated BPTT in the form of the classic NumPy tutorial: the gradient of the loss at step t
+  reaches the states h(t), h(t-1), ..., h(t-k) and no further (``bptt_truncate=k``).  Run as one
+  reverse sweep over k+1 "slots" stacked along a leading axis -- slot j carries the gradient that
+  left output t+j, j steps ago -- so it costs one batched cell step per time step, not k.
+  k >= T gives exactly full BPTT.  (The other usual form, chunks of k steps with the state carried
+  but no gradient across chunk boundaries, is just forward/backward on each chunk: see
+  ``rnnkit.train``.)
+
+Arrays: T steps, B sequences, I input features, H hidden units, G gates (1, 3 or 4). The state is a
+tuple: (h,) for Elman and GRU, (h, c) for LSTM; each (B, H). The cache keeps the stacked states
+``S[k]`` of shape (T+1, B, H) with S[k][0] the initial state, so the previous state of step t is
+S[k][t] and the stacked previous states of all steps are S[k][:-1].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import RnnkitError
+from ..functional import check_ids, check_sequence, mask_from, scatter_add_rows
+
+
+class Cell:
+    """What a recurrent cell must provide to the shared loop (see ElmanCell for the simplest one).
+
+    Class attributes: ``gates`` (G), ``n_states`` (1 or 2), ``separate_hh_grad`` (True when the
+    gradient of the recurrent pre-activation differs from that of the input pre-activation, as in
+    the GRU's reset-gated candidate), ``bias_hh_in_xp`` (which rows of b_hh can be added to the
+    input projection once for all steps: a slice, or None for none).
+    """
+
+    gates = 1
+    n_states = 1
+    separate_hh_grad = False
+    bias_hh_in_xp: slice | None = slice(None)
+
+    def prepare(self, params: dict, T: int, B: int, H: int, dtype) -> dict:
+        """Derived weights and (T, B, .) buffers for one forward pass; becomes ``cache.buf``."""
+        raise NotImplementedError
+
+    def step(self, buf: dict, t: int, xp_t: np.ndarray, prev: tuple, new: tuple) -> None:
+        """Write the state of step t into the arrays ``new`` from xp_t (B, G*H) and ``prev``."""
+        raise NotImplementedError
+
+    def begin_backward(self, buf: dict, S: tuple, lead: tuple) -> dict:
+        """Work done for all steps before the reverse loop; ``lead`` is the slot shape prefix."""
+        return {}
+
+    def step_back(self, buf: dict, wb: dict, t: int, S: tuple, dS: tuple, dgi: np.ndarray,
+                  dgh: np.ndarray) -> tuple:
+        """Given dS = (dL/dh(t), [dL/dc(t)]) write dgi = dL/d(input pre-activation) (.., B, G*H),
+        dgh = dL/d(recurrent pre-activation) and return the gradients of the previous state."""
+        raise NotImplementedError
+
+
+@dataclass
+class Cache:
+    """What the forward pass keeps for BPTT (no hidden per-step caches: all (T, B, .) arrays)."""
+
+    x: np.ndarray  # (T, B, I) floats, or (T, B) token ids
+    S: tuple  # per state: (T+1, B, H), S[k][0] = initial state
+    mask: np.ndarray | None  # (T, B) bool, None when no sequence is padded
+    buf: dict = field(default_factory=dict)  # the cell's own (T, B, .) arrays
+
+
+def recurrent_forward(cell: Cell, params: dict, x: np.ndarray, state0: tuple | None,
+                      lengths=None, mask=None, *, input_size: int, hidden_size: int,
+                      dtype) -> tuple[np.ndarray, tuple, Cache]:
+    """Run a cell over a sequence.
+
+    x: (T, B, I) floats of the layer dtype, or (T, B) integer ids in [0, I) (a one-hot input
+    whose projection is the row gather W_ih^T[ids]); state0: tuple of (B, H) arrays or None
+    (zeros); lengths (B,) or mask (T, B) for ragged batches.
+    Returns y (T, B, H) (zeros at padded steps), the final states (each (B, H), taken at each
+    sequence's last step) and the cache for :func:`recurrent_backward`.
+    """
+    H, G = hidden_size, cell.gates
+    if isinstance(x, np.ndarray) and x.ndim == 2 and np.issubdtype(x.dtype, np.integer):
+        ids = check_ids(x, input_size, "input token ids")
+        T, B = ids.shape
+        xp = params["weight_ih_l0"].T[ids]  # (T, B, G*H): row gather, the one-hot product
+    else:
+        x = check_sequence(x, input_size, dtype)
+        T, B = x.shape[:2]
+        xp = (x.reshape(T * B, input_size) @ params["weight_ih_l0"].T).reshape(T, B, G * H)
+    if "bias_ih_l0" in params:
+        xp += params["bias_ih_l0"]
+        if cell.bias_hh_in_xp is not None:
+            xp[..., cell.bias_hh_in_xp] += params["bias_hh_l0"][cell.bias_hh_in_xp]
+    m = mask_from(lengths, mask, T, B)
+
+    S = tuple(np.empty((T + 1, B, H), dtype) for _ in range(cell.n_states))
+    for k in range(cell.n_states):
+        if state0 is None:
+            S[k][0] = 0.0
+        else:
+            s0 = state0[k]
+            if s0.shape != (B, H):
+                raise RnnkitError(f"initial state must have shape (B, H) = ({B}, {H}), got {s0.shape}")
+            S[k][0] = s0
+    buf = cell.prepare(params, T, B, H, dtype)
+    steps = range(T)
+    if m is None:
+        for t in steps:
+            cell.step(buf, t, xp[t], tuple(s[t] for s in S), tuple(s[t + 1] for s in S))
+    else:
+        keep = ~m[:, :, None]  # (T, B, 1): padded steps carry the state through
+        for t in steps:
+            prev, new = tuple(s[t] for s in S), tuple(s[t + 1] for s in S)
+            cell.step(buf, t, xp[t], prev, new)
+            for p, n in zip(prev, new):
+                np.copyto(n, p, where=keep[t])
+    y = S[0][1:]
+    if m is not None:
+        y = y * m[:, :, None]
+    cache = Cache(x=x if x.ndim == 3 else ids, S=S, mask=m, buf=buf)
+    return y, tuple(s[T] for s in S), cache
+
+
+def recurrent_backward(cell: Cell, params: dict, cache: Cache, dy: np.ndarray | None,
+                       dstate_n: tuple | None = None,
+                       bptt_truncate: int | None = None) -> tuple[np.ndarray | None, tuple, dict]:
+    """BPTT through a forward pass.
+
+    dy: (T, B, H) dL/dy(t) (None for zeros); dstate_n: tuple of (B, H) gradients of the final
+    states (or None). Returns dx (T, B, I) (None for token-id inputs), the gradients of the initial
+    states, and the parameter gradients keyed like ``params``.
+    """
+    S, m = cache.S, cache.mask
+    T, B, H = S[0].shape[0] - 1, S[0].shape[1], S[0].shape[2]
+    dtype, GH = S[0].dtype, cell.gates * H
+    if dy is None:
+        dy = np.zeros((T, B, H), dtype)
+    elif dy.shape != (T, B, H):
+        raise RnnkitError(f"dy must have the output's shape {(T, B, H)}, got {dy.shape}")
+    dy = dy.astype(dtype, copy=False)
+    if m is not None:
+        dy = dy * m[:, :, None]  # padded outputs are constant zeros: no gradient
+    dgi_all = np.empty((T, B, GH), dtype)
+    dgh_all = np.empty((T, B, GH), dtype) if cell.separate_hh_grad else dgi_all
+    dS_n = [np.zeros((B, H), dtype) if dstate_n is None or dstate_n[k] is None
+            else np.array(dstate_n[k], dtype=dtype) for k in range(cell.n_states)]
+    for d in dS_n:
+        if d.shape != (B, H):
+            raise RnnkitError(f"final-state gradient must have shape ({B}, {H}), got {d.shape}")
+
+    k = bptt_truncate
+    if k is not None and k < 0:
+        raise RnnkitError(f"bptt_truncate must be >= 0, got {k}")
+    if k is None or k >= T:
+        dS0 = _sweep_full(cell, cache, dy, dS_n, dgi_all, dgh_all)
+    else:
+        dS0 = _sweep_truncated(cell, cache, dy, dS_n, dgi_all, dgh_all, k)
+
+    # every weight gradient: one product over the stacked steps
+    grads = {}
+    x = cache.x
+    dgi2 = dgi_all.reshape(T * B, GH)
+    if x.ndim == 2:  # token ids: W_ih^T[ids] was a gather, its gradient a scatter-add
+        grads["weight_ih_l0"] = scatter_add_rows(params["weight_ih_l0"].shape[1], x, dgi2).T.copy()
+        dx = None
+    else:
+        I = x.shape[2]
+        grads["weight_ih_l0"] = dgi2.T @ x.reshape(T * B, I)
+        dx = (dgi2 @ params["weight_ih_l0"]).reshape(T, B, I)
+    dgh2 = dgh_all.reshape(T * B, GH)
+    grads["weight_hh_l0"] = dgh2.T @ S[0][:-1].reshape(T * B, H)
+    if "bias_ih_l0" in params:
+        grads["bias_ih_l0"] = dgi2.sum(axis=0)
+        grads["bias_hh_l0"] = dgh2.sum(axis=0) if dgh_all is not dgi_all else grads["bias_ih_l0"].copy()
+    return dx, dS0, grads
+
+
+def _sweep_full(cell, cache, dy, dS_n, dgi_all, dgh_all) -> tuple:
+    """Full BPTT: one reverse pass; dS holds dL/dstate(t) as it walks back."""
+    S, m, buf = cache.S, cache.mask, cache.buf
+    wb = cell.begin_backward(buf, S, ())
+    dS = list(dS_n)
+    for t in range(dy.shape[0] - 1, -1, -1):
+        dS[0] = dS[0] + dy[t]  # (10.20/10.21): from the output at t and from step t+1
+        if m is None:
+            dS = list(cell.step_back(buf, wb, t, S, tuple(dS), dgi_all[t], dgh_all[t]))
+        else:
+            on = m[t][:, None]
+            passed = [np.where(on, 0.0, d) for d in dS]  # padded: state copied through
+            inner = tuple(np.where(on, d, 0.0) for d in dS)
+            back = cell.step_back(buf, wb, t, S, inner, dgi_all[t], dgh_all[t])
+            dS = [b + p for b, p in zip(back, passed)]
+    return tuple(dS)
+
+
+def _sweep_truncated(cell, cache, dy, dS_n, dgi_all, dgh_all, k: int) -> tuple:
+    """Truncated BPTT: the gradient from output t reaches h(t), ..., h(t-k) only.
+
+    slots[j] carries the gradient that left output t+j; all slots go through the cell step of t
+    together (a batch of (k+1) * B), slot k is then dropped and output t-1 enters as slot 0.
+    """
+    S, m, buf = cache.S, cache.mask, cache.buf
+    T, B, H = dy.shape
+    n = k + 1
+    wb = cell.begin_backward(buf, S, (n,))
+    slots = [np.zeros((n, B, H), dy.dtype) for _ in dS_n]
+    for s, d in zip(slots, dS_n):
+        s[0] = d  # the final-state gradient enters with the last output
+    dgi = np.empty((n, B, dgi_all.shape[2]), dy.dtype)
+    dgh = np.empty_like(dgi) if dgh_all is not dgi_all else dgi
+    for t in range(T - 1, -1, -1):
+        slots[0][0] += dy[t]
+        if m is None:
+            back = cell.step_back(buf, wb, t, S, tuple(slots), dgi, dgh)
+        else:
+            on = m[t][:, None]
+            passed = [np.where(on, 0.0, d) for d in slots]
+            back = cell.step_back(buf, wb, t, S, tuple(np.where(on, d, 0.0) for d in slots), dgi, dgh)
+            back = [b + p for b, p in zip(back, passed)]
+        dgi.sum(axis=0, out=dgi_all[t])
+        if dgh is not dgi:
+            dgh.sum(axis=0, out=dgh_all[t])
+        if t == 0:  # gradient reaching the initial state: from the slots that may go one further
+            return tuple(b[: n - 1].sum(axis=0) for b in back)
+        for s, b in zip(slots, back):
+            s[1:] = b[: n - 1]
+            s[0] = 0.0
+    raise AssertionError("unreachable")
