@@ -25,7 +25,8 @@ def as_dtype(dtype: str | type | np.dtype) -> np.dtype:
 
 
 def sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """sigma(x) = 1 / (1 + exp(-x)), computed as 0.5 + 0.5 tanh(x / 2) (no overflow, one ufunc)."""
+    """sigma(x) = 1 / (1 + exp(-x)), computed as 0.5 + 0.5 tanh(x / 2): no overflow, and exact to
+    round-off in absolute terms (far in the negative tail, e.g. x < -37, it returns 0, not 1e-17)."""
     out = np.multiply(x, 0.5, out=out)
     np.tanh(out, out=out)
     out *= 0.5
@@ -61,19 +62,20 @@ def softmax_cross_entropy(
     V = logits.shape[-1]
     flat = logits.reshape(-1, V)
     tgt = targets.reshape(-1)
-    if tgt.size and (tgt.min() < 0 or tgt.max() >= V):
-        raise RnnkitError(f"target id out of range [0, {V}): found {int(tgt.min())}..{int(tgt.max())}")
+    m = None if mask is None else np.asarray(mask, dtype=bool).reshape(-1)
+    counted = tgt if m is None else tgt[m]
+    if counted.size and (counted.min() < 0 or counted.max() >= V):
+        raise RnnkitError(f"target id out of range [0, {V}): found {int(counted.min())}..{int(counted.max())}")
+    tgt = np.where(m, tgt, 0) if m is not None else tgt  # padded targets may hold anything
+    rows = np.arange(tgt.size)
     g = flat - flat.max(axis=1, keepdims=True)
+    z_y = g[rows, tgt]  # o(t)[y(t)] - max
     np.exp(g, out=g)
     z = g.sum(axis=1, keepdims=True)
+    nll = np.log(z[:, 0]) - z_y  # -log yhat[y] = log sum exp(o - max) - (o[y] - max), exact
     g /= z
-    rows = np.arange(tgt.size)
-    p = g[rows, tgt]
-    # log yhat[y] = log p, computed from the normalised probabilities; clamp avoids log(0) = -inf
-    nll = -np.log(np.maximum(p, np.finfo(g.dtype).tiny))
     g[rows, tgt] -= 1.0
-    if mask is not None:
-        m = mask.reshape(-1)
+    if m is not None:
         nll = nll[m]
         g[~m] = 0.0
         n = int(m.sum())

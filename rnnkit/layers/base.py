@@ -23,7 +23,7 @@ class RecurrentLayer:
     def __init__(self, cell: Cell, input_size: int, hidden_size: int, *, bias: bool = True,
                  seed: int | None = None, dtype: str = "float32", bptt_truncate: int | None = None):
         for name, v in (("input_size", input_size), ("hidden_size", hidden_size)):
-            if not isinstance(v, (int, np.integer)) or v < 1:
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise RnnkitError(f"{name} must be a positive integer, got {v!r}")
         self.cell = cell
         self.input_size, self.hidden_size, self.bias = int(input_size), int(hidden_size), bias

@@ -127,9 +127,7 @@ def recurrent_forward(cell: Cell, params: dict, x: np.ndarray, state0: tuple | N
             cell.step(buf, t, xp[t], prev, new)
             for p, n in zip(prev, new):
                 np.copyto(n, p, where=keep[t])
-    y = S[0][1:]
-    if m is not None:
-        y = y * m[:, :, None]
+    y = S[0][1:] * m[:, :, None] if m is not None else S[0][1:].copy()  # never a view of the cache
     cache = Cache(x=x if x.ndim == 3 else ids, S=S, mask=m, buf=buf)
     return y, tuple(s[T] for s in S), cache
 
@@ -217,12 +215,16 @@ def _sweep_truncated(cell, cache, dy, dS_n, dgi_all, dgh_all, k: int) -> tuple:
     n = k + 1
     wb = cell.begin_backward(buf, S, (n,))
     slots = [np.zeros((n, B, H), dy.dtype) for _ in dS_n]
-    for s, d in zip(slots, dS_n):
-        s[0] = d  # the final-state gradient enters with the last output
+    # the final-state gradient enters with each sequence's last real output
+    last = np.full(B, T - 1) if m is None else m.sum(axis=0) - 1
     dgi = np.empty((n, B, dgi_all.shape[2]), dy.dtype)
     dgh = np.empty_like(dgi) if dgh_all is not dgi_all else dgi
     for t in range(T - 1, -1, -1):
         slots[0][0] += dy[t]
+        ends = last == t
+        if ends.any():
+            for s, d in zip(slots, dS_n):
+                s[0][ends] += d[ends]
         if m is None:
             back = cell.step_back(buf, wb, t, S, tuple(slots), dgi, dgh)
         else:
