@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -47,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
         "Recurrent neural networks from first principles in NumPy: train, sample and evaluate "
         "language models; check gradients."))
     p.add_argument("--version", action="version", version=_version())
+    p.add_argument("--threads", type=_positive_int, default=int(os.environ.get("RNNKIT_THREADS", 1)),
+                   help="BLAS threads (default 1, or $RNNKIT_THREADS): the small per-step products "
+                   "of a recurrence run slower on more threads, and a shared 2-core machine can "
+                   "collapse under two; needs threadpoolctl")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     tr = sub.add_parser("train", help="train a model", description="Train a model.")
@@ -127,6 +132,7 @@ def _version() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    limiter = _limit_blas_threads(args.threads)  # noqa: F841  (kept alive for the command)
     try:
         if args.command == "train":
             return _cmd_train_lm(args)
@@ -142,6 +148,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rnnkit: interrupted", file=sys.stderr)
         return 130
+
+
+def _limit_blas_threads(n: int):
+    """Pin NumPy's BLAS to n threads for this process (no-op without threadpoolctl)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return None
+    return threadpool_limits(limits=n, user_api="blas")
 
 
 def _ckpt_path(s: str) -> Path:
