@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = lm.add_argument_group("training")
     g.add_argument("--optimizer", choices=["sgd", "adagrad", "rmsprop", "adam"], default="adam")
     g.add_argument("--lr", type=_positive_float, default=3e-3, help="learning rate")
-    g.add_argument("--epochs", type=_positive_int, default=20)
+    g.add_argument("--epochs", type=_positive_int, help="passes over the training data (default 20; "
+                   "with --resume: the checkpoint's)")
     g.add_argument("--time-budget", type=_positive_float, metavar="SECONDS",
                    help="stop after this many seconds of training (checkpointed; --resume goes on)")
     g.add_argument("--batch-size", type=_positive_int, default=32)
@@ -170,15 +171,17 @@ def _cmd_train_lm(a) -> int:
 
     if a.resume:
         _, _, meta, _ = load_lm(Path(a.out) / "checkpoint.npz")
-        cfg = train_config_from(meta, out=a.out, epochs=a.epochs, time_budget=a.time_budget,
-                                progress=a.progress)
+        over = {"out": a.out, "time_budget": a.time_budget, "progress": a.progress}
+        if a.epochs is not None:
+            over["epochs"] = a.epochs
+        cfg = train_config_from(meta, **over)
         mcfg = None
     else:
         cfg = TrainConfig(level=a.level, corpus=a.corpus, lower=a.lower, vocab_size=a.vocab_size,
                           max_sentences=a.max_sentences, valid_fraction=a.valid_fraction,
                           batch_size=a.batch_size, bptt=a.bptt, bptt_truncate=a.bptt_truncate,
                           optimizer=a.optimizer, lr=a.lr, clip_norm=a.clip_norm, clip_value=a.clip_value,
-                          epochs=a.epochs, time_budget=a.time_budget, eval_every=a.eval_every,
+                          epochs=a.epochs or 20, time_budget=a.time_budget, eval_every=a.eval_every,
                           halve_lr=a.halve_lr, seed=a.seed, out=a.out, progress=a.progress)
         mcfg = LMConfig(vocab_size=0, embed_size=a.embed_size, hidden_size=a.hidden_size, cell=a.cell,
                         nonlinearity=a.nonlinearity, forget_bias=a.forget_bias, dtype=a.dtype, seed=a.seed)

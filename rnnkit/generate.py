@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 
@@ -17,11 +16,22 @@ from .train import Data, evaluate, load_lm, prepare_data, train_config_from
 
 
 def detokenize(tokens: list[str]) -> str:
-    """Join word tokens into text: no space before closing punctuation or after opening brackets."""
-    s = " ".join(tokens)
-    s = re.sub(r" ([.,;:!?%)\]}])", r"\1", s)
-    s = re.sub(r"([(\[{]) ", r"\1", s)
-    s = re.sub(r" ' ", "'", s)
+    """Join word tokens into text: no space before closing punctuation or after opening brackets,
+    and double quotes paired (an opening one sticks to the next word, a closing one to the last)."""
+    out: list[str] = []
+    glue_next, quote_open = True, False
+    for tok in tokens:
+        if tok == '"':
+            if quote_open:
+                out.append(tok)
+            else:
+                out.append(("" if glue_next else " ") + tok)
+            glue_next, quote_open = not quote_open, not quote_open
+            continue
+        closing = tok in ".,;:!?%)]}" or tok.startswith("'")
+        out.append(tok if glue_next or closing else " " + tok)
+        glue_next = tok in "([{"
+    s = "".join(out)
     return s[:1].upper() + s[1:]
 
 

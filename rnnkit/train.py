@@ -82,6 +82,8 @@ class TrainConfig:
             raise RnnkitError(f"time_budget must be > 0 seconds, got {self.time_budget}")
         if self.clip_norm is not None and self.clip_norm <= 0:
             raise RnnkitError(f"clip_norm must be > 0, got {self.clip_norm}")
+        if self.bptt_truncate is not None and self.bptt_truncate < 0:
+            raise RnnkitError(f"bptt_truncate must be >= 0, got {self.bptt_truncate}")
         if self.clip_value is not None and self.clip_value <= 0:
             raise RnnkitError(f"clip_value must be > 0, got {self.clip_value}")
         return self
@@ -209,7 +211,7 @@ def load_lm(path: str | os.PathLike) -> tuple[LanguageModel, Vocab, dict, dict]:
 def train_config_from(meta: dict, **overrides) -> TrainConfig:
     known = {f.name for f in fields(TrainConfig)}
     d = {k: v for k, v in (meta.get("train") or {}).items() if k in known}
-    d.update({k: v for k, v in overrides.items() if v is not None})
+    d.update(overrides)  # every override given counts, None included (e.g. no time budget)
     return TrainConfig(**d).validate()
 
 
@@ -293,6 +295,7 @@ def train_lm(cfg: TrainConfig, model_cfg: LMConfig | None = None, *, resume: boo
         if any(k.startswith("state/") for k in arrays):
             state = tuple(arrays[f"state/{i}"] for i in range(model.rnn.cell.n_states))
         elapsed0 = pos["elapsed"]
+        running, run_n = pos.get("running", 0.0), pos.get("running_n", 0)
         _trim_metrics(metrics_path, step)
         log(f"resuming from {ckpt_path}: epoch {epoch + 1}, batch {batch0}, step {step}")
     else:
@@ -306,6 +309,7 @@ def train_lm(cfg: TrainConfig, model_cfg: LMConfig | None = None, *, resume: boo
         epoch_rng_state = rng_state_to_json(np.random.default_rng(cfg.seed))
         prev_valid = best_valid = None
         elapsed0 = 0.0
+        running, run_n = 0.0, 0
         out.mkdir(parents=True, exist_ok=True)
         metrics_path.write_text("", encoding="utf-8")
 
@@ -314,7 +318,6 @@ def train_lm(cfg: TrainConfig, model_cfg: LMConfig | None = None, *, resume: boo
     elapsed = lambda: elapsed0 + time.perf_counter() - t_start  # noqa: E731
     history: list[dict] = []
     stopped_by = "epochs"
-    running, run_n = 0.0, 0
 
     def checkpoint(ep: int, batch: int, rng_state: dict, st) -> None:
         oa, om = opt.state_dict()
@@ -322,7 +325,8 @@ def train_lm(cfg: TrainConfig, model_cfg: LMConfig | None = None, *, resume: boo
         if st is not None:
             arrays.update({f"state/{i}": s for i, s in enumerate(st)})
         pos = {"epoch": ep, "batch": batch, "step": step, "epoch_rng": rng_state, "lr": opt.lr,
-               "prev_valid": prev_valid, "best_valid": best_valid, "elapsed": elapsed()}
+               "prev_valid": prev_valid, "best_valid": best_valid, "elapsed": elapsed(),
+               "running": running, "running_n": run_n}
         save_lm(ckpt_path, model, vocab, cfg, {"position": pos, "optim": om}, arrays)
 
     def do_eval(ep_float: float) -> dict:
@@ -345,6 +349,7 @@ def train_lm(cfg: TrainConfig, model_cfg: LMConfig | None = None, *, resume: boo
         plot_metrics(metrics_path, png_path, "nats")
         return row
 
+    next_b = batch0  # the first batch not yet applied: where an interrupt resumes
     try:
         while epoch < cfg.epochs:
             rng = rng_from_json(epoch_rng_state)
@@ -369,6 +374,7 @@ def train_lm(cfg: TrainConfig, model_cfg: LMConfig | None = None, *, resume: boo
                 opt.step(model.params, grads)
                 step += 1
                 state = s_n if cfg.level == "char" else None
+                next_b = b + 1
                 running, run_n = running + nll, run_n + n
                 if bar is not None:
                     bar.set_postfix(loss=f"{loss:.3f}")
@@ -381,15 +387,15 @@ def train_lm(cfg: TrainConfig, model_cfg: LMConfig | None = None, *, resume: boo
                     if bar is not None:
                         bar.close()
                     stopped_by = "time_budget"
+                    do_eval(epoch + (b + 1) / len(batches))  # before the checkpoint: it may halve lr
                     if b + 1 < len(batches):
                         checkpoint(epoch, b + 1, epoch_rng_state, state)
                     else:
                         checkpoint(epoch + 1, 0, rng_state_to_json(rng), None)
-                    do_eval(epoch + (b + 1) / len(batches))
                     raise _BudgetSpent
             if bar is not None:
                 bar.close()
-            epoch, batch0 = epoch + 1, 0
+            epoch, batch0, next_b = epoch + 1, 0, 0
             epoch_rng_state = rng_state_to_json(rng)
             if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
                 do_eval(epoch)
@@ -398,7 +404,7 @@ def train_lm(cfg: TrainConfig, model_cfg: LMConfig | None = None, *, resume: boo
         pass
     except KeyboardInterrupt:
         # the parameters are consistent between steps: keep the position so --resume continues
-        checkpoint(epoch, b + 1 if "b" in locals() else batch0, epoch_rng_state, state)
+        checkpoint(epoch, next_b, epoch_rng_state, state)
         raise
 
     last = history[-1] if history else do_eval(epoch)
