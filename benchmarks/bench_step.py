@@ -205,7 +205,7 @@ class Problem:
         y, _, cache = recurrent_forward(self.cell, self.params, self.x, None,
                                         input_size=I, hidden_size=H, dtype=F32)
         logits = linear_forward(y, self.Wo, self.bo)
-        loss, _, dlogits = softmax_cross_entropy(logits, self.tgt)
+        loss, _, dlogits = softmax_cross_entropy(logits, self.tgt, inplace=True)
         del logits  # drop each array as soon as it is used, as a careful training loop would
         dy, dWo, dbo = linear_backward(y, self.Wo, dlogits)
         del y, dlogits

@@ -50,7 +50,8 @@ def softmax(z: np.ndarray) -> np.ndarray:
 
 
 def softmax_cross_entropy(
-    logits: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None
+    logits: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None, *,
+    inplace: bool = False,
 ) -> tuple[float, int, np.ndarray]:
     """Summed negative log-likelihood L = -sum_t log yhat(t)[y(t)] (10.12-10.14) and its gradient.
 
@@ -58,6 +59,8 @@ def softmax_cross_entropy(
     where a target counts (padding False). Returns (loss_sum, n_counted, dlogits) where dlogits has
     the shape of logits and holds dL/do(t) = yhat(t) - onehot(y(t)) on counted positions, 0 elsewhere
     (10.18). The softmax is computed in place in the returned gradient buffer: one exp for all steps.
+    inplace=True overwrites ``logits`` with that gradient instead of allocating a second (N, V)
+    array (for a large vocabulary the logits are the biggest array of a training step).
     """
     V = logits.shape[-1]
     flat = logits.reshape(-1, V)
@@ -68,7 +71,11 @@ def softmax_cross_entropy(
         raise RnnkitError(f"target id out of range [0, {V}): found {int(counted.min())}..{int(counted.max())}")
     tgt = np.where(m, tgt, 0) if m is not None else tgt  # padded targets may hold anything
     rows = np.arange(tgt.size)
-    g = flat - flat.max(axis=1, keepdims=True)
+    mx = flat.max(axis=1, keepdims=True)
+    if inplace and flat.flags.c_contiguous and np.shares_memory(flat, logits):
+        g = np.subtract(flat, mx, out=flat)
+    else:
+        g = flat - mx
     z_y = g[rows, tgt]  # o(t)[y(t)] - max
     np.exp(g, out=g)
     z = g.sum(axis=1, keepdims=True)

@@ -86,7 +86,7 @@ class LanguageModel:
         """
         p = self.params
         y, state_n, cache, rows, logits, tgt = self._forward(inputs, targets, lengths, state0)
-        nll, n, dlogits = softmax_cross_entropy(logits, tgt)
+        nll, n, dlogits = softmax_cross_entropy(logits, tgt, inplace=True)
         dlogits *= 1.0 / max(n, 1)
         drows, dWo, dbo = linear_backward(rows, p["out.weight"], dlogits)
         if cache.mask is None:
@@ -104,7 +104,7 @@ class LanguageModel:
             state0: tuple | None = None) -> tuple[float, int, tuple]:
         """Forward only: (nll_sum, n_tokens, final state)."""
         _, state_n, _, _, logits, tgt = self._forward(inputs, targets, lengths, state0)
-        nll, n, _ = softmax_cross_entropy(logits, tgt)
+        nll, n, _ = softmax_cross_entropy(logits, tgt, inplace=True)
         return nll, n, state_n
 
     def _forward(self, inputs, targets, lengths, state0):
