@@ -1,0 +1,15 @@
+"""Shared test setup: one BLAS thread (the per-step products of a recurrence are small, and on a
+shared 2-core machine two threads can collapse under load), so the suite's time is predictable."""
+
+import pytest
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_blas_thread():
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
