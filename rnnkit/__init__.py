@@ -6,7 +6,7 @@ central differences and against PyTorch. Arrays are time-major: (T, B, F).
 
 from .errors import RnnkitError
 from .gradcheck import GradcheckResult, gradcheck
-from .layers import RNN
+from .layers import GRU, LSTM, RNN
 
 __version__ = "0.1.0"
-__all__ = ["RNN", "gradcheck", "GradcheckResult", "RnnkitError", "__version__"]
+__all__ = ["RNN", "LSTM", "GRU", "gradcheck", "GradcheckResult", "RnnkitError", "__version__"]

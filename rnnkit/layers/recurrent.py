@@ -43,24 +43,37 @@ class Cell:
     Class attributes: ``gates`` (G), ``n_states`` (1 or 2), ``separate_hh_grad`` (True when the
     gradient of the recurrent pre-activation differs from that of the input pre-activation, as in
     the GRU's reset-gated candidate), ``bias_hh_in_xp`` (which rows of b_hh can be added to the
-    input projection once for all steps: a slice, or None for none).
+    input projection once for all steps: a slice, or None for none), ``keeps_xp`` (True: the
+    loop puts the (T, B, G*H) input projection in ``buf["xp"]`` for BPTT, and ``step`` may
+    overwrite its slice xp_t, e.g. with the gate activations: one (T, B, G*H) array instead of
+    two, and a step that writes where it has just read).
     """
 
     gates = 1
     n_states = 1
     separate_hh_grad = False
     bias_hh_in_xp: slice | None = slice(None)
+    keeps_xp = False
 
     def prepare(self, params: dict, T: int, B: int, H: int, dtype) -> dict:
         """Derived weights and (T, B, .) buffers for one forward pass; becomes ``cache.buf``."""
         raise NotImplementedError
 
     def step(self, buf: dict, t: int, xp_t: np.ndarray, prev: tuple, new: tuple) -> None:
-        """Write the state of step t into the arrays ``new`` from xp_t (B, G*H) and ``prev``."""
+        """Write the state of step t into the arrays ``new`` from xp_t (B, G*H) and ``prev``.
+        (With ``keeps_xp`` the cell owns xp_t and may overwrite it.)"""
         raise NotImplementedError
 
     def begin_backward(self, buf: dict, S: tuple, lead: tuple) -> dict:
-        """Work done for all steps before the reverse loop; ``lead`` is the slot shape prefix."""
+        """Work done for all steps before the reverse loop; ``lead`` is the slot shape prefix.
+
+        The returned dict is passed to every ``step_back``. It may hand the loop (T, B, G*H)
+        arrays of the cell's own to hold the step gradients of all steps, under the keys
+        ``"dgi_all"`` (and ``"dgh_all"`` with ``separate_hh_grad``); otherwise the loop allocates
+        them. The loop writes slice t only from step t's ``step_back`` on (full BPTT passes it as
+        that call's output buffer), so such an array can carry per-step factors that step t
+        reads first -- one (T, B, G*H) array fewer in memory.
+        """
         return {}
 
     def step_back(self, buf: dict, wb: dict, t: int, S: tuple, dS: tuple, dgi: np.ndarray,
@@ -116,15 +129,17 @@ def recurrent_forward(cell: Cell, params: dict, x: np.ndarray, state0: tuple | N
                 raise RnnkitError(f"initial state must have shape (B, H) = ({B}, {H}), got {s0.shape}")
             S[k][0] = s0
     buf = cell.prepare(params, T, B, H, dtype)
-    steps = range(T)
+    if cell.keeps_xp:
+        buf["xp"] = xp
+    views = list(zip(*S))  # views[t] = (S[0][t], ...): made once, not 2 tuples per step
     if m is None:
-        for t in steps:
-            cell.step(buf, t, xp[t], tuple(s[t] for s in S), tuple(s[t + 1] for s in S))
+        for t, xp_t in enumerate(xp):
+            cell.step(buf, t, xp_t, views[t], views[t + 1])
     else:
         keep = ~m[:, :, None]  # (T, B, 1): padded steps carry the state through
-        for t in steps:
-            prev, new = tuple(s[t] for s in S), tuple(s[t + 1] for s in S)
-            cell.step(buf, t, xp[t], prev, new)
+        for t, xp_t in enumerate(xp):
+            prev, new = views[t], views[t + 1]
+            cell.step(buf, t, xp_t, prev, new)
             for p, n in zip(prev, new):
                 np.copyto(n, p, where=keep[t])
     y = S[0][1:] * m[:, :, None] if m is not None else S[0][1:].copy()  # never a view of the cache
@@ -151,8 +166,6 @@ def recurrent_backward(cell: Cell, params: dict, cache: Cache, dy: np.ndarray | 
     dy = dy.astype(dtype, copy=False)
     if m is not None:
         dy = dy * m[:, :, None]  # padded outputs are constant zeros: no gradient
-    dgi_all = np.empty((T, B, GH), dtype)
-    dgh_all = np.empty((T, B, GH), dtype) if cell.separate_hh_grad else dgi_all
     dS_n = [np.zeros((B, H), dtype) if dstate_n is None or dstate_n[k] is None
             else np.array(dstate_n[k], dtype=dtype) for k in range(cell.n_states)]
     for d in dS_n:
@@ -162,10 +175,20 @@ def recurrent_backward(cell: Cell, params: dict, cache: Cache, dy: np.ndarray | 
     k = bptt_truncate
     if k is not None and k < 0:
         raise RnnkitError(f"bptt_truncate must be >= 0, got {k}")
-    if k is None or k >= T:
-        dS0 = _sweep_full(cell, cache, dy, dS_n, dgi_all, dgh_all)
+    full = k is None or k >= T
+    wb = cell.begin_backward(cache.buf, S, () if full else (k + 1,))
+    dgi_all = wb.get("dgi_all")
+    if dgi_all is None:
+        dgi_all = np.empty((T, B, GH), dtype)
+    dgh_all = dgi_all
+    if cell.separate_hh_grad:
+        dgh_all = wb.get("dgh_all")
+        if dgh_all is None:
+            dgh_all = np.empty((T, B, GH), dtype)
+    if full:
+        dS0 = _sweep_full(cell, cache, wb, dy, dS_n, dgi_all, dgh_all)
     else:
-        dS0 = _sweep_truncated(cell, cache, dy, dS_n, dgi_all, dgh_all, k)
+        dS0 = _sweep_truncated(cell, cache, wb, dy, dS_n, dgi_all, dgh_all, k)
 
     # every weight gradient: one product over the stacked steps
     grads = {}
@@ -186,10 +209,9 @@ def recurrent_backward(cell: Cell, params: dict, cache: Cache, dy: np.ndarray | 
     return dx, dS0, grads
 
 
-def _sweep_full(cell, cache, dy, dS_n, dgi_all, dgh_all) -> tuple:
+def _sweep_full(cell, cache, wb, dy, dS_n, dgi_all, dgh_all) -> tuple:
     """Full BPTT: one reverse pass; dS holds dL/dstate(t) as it walks back."""
     S, m, buf = cache.S, cache.mask, cache.buf
-    wb = cell.begin_backward(buf, S, ())
     dS = list(dS_n)
     for t in range(dy.shape[0] - 1, -1, -1):
         dS[0] = dS[0] + dy[t]  # (10.20/10.21): from the output at t and from step t+1
@@ -204,7 +226,7 @@ def _sweep_full(cell, cache, dy, dS_n, dgi_all, dgh_all) -> tuple:
     return tuple(dS)
 
 
-def _sweep_truncated(cell, cache, dy, dS_n, dgi_all, dgh_all, k: int) -> tuple:
+def _sweep_truncated(cell, cache, wb, dy, dS_n, dgi_all, dgh_all, k: int) -> tuple:
     """Truncated BPTT: the gradient from output t reaches h(t), ..., h(t-k) only.
 
     slots[j] carries the gradient that left output t+j; all slots go through the cell step of t
@@ -213,7 +235,6 @@ def _sweep_truncated(cell, cache, dy, dS_n, dgi_all, dgh_all, k: int) -> tuple:
     S, m, buf = cache.S, cache.mask, cache.buf
     T, B, H = dy.shape
     n = k + 1
-    wb = cell.begin_backward(buf, S, (n,))
     slots = [np.zeros((n, B, H), dy.dtype) for _ in dS_n]
     # the final-state gradient enters with each sequence's last real output
     last = np.full(B, T - 1) if m is None else m.sum(axis=0) - 1
