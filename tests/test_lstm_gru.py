@@ -294,6 +294,7 @@ def test_shapes_and_names_match_torch_layout():
     assert {n: p.shape for n, p in gru.params.items()} == {
         "weight_ih_l0": (15, 3), "weight_hh_l0": (15, 5), "bias_ih_l0": (15,), "bias_hh_l0": (15,)}
     assert gru.cell.bias_hh_in_xp == slice(0, 10) and gru.cell.separate_hh_grad
+    assert gru.cell.hh_grad_rows == slice(10, 15)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -341,14 +342,15 @@ def test_fast_tanh32_within_one_ulp():
 @pytest.mark.parametrize("fast", PATHS)
 @pytest.mark.parametrize("kind", KINDS)
 def test_backward_leaves_the_cache_intact(kind, fast, fast_path):
-    """One forward, several backward passes (full, truncated, full): the same answers again."""
+    """One forward, several backward passes (full, truncated, full) with retain_cache=True but
+    the last: the same answers again."""
     fast_path(fast)
     layer = make(kind, 3, 4)
     p = Problem(kind, 6, 2, 3, 4, lengths=np.array([6, 4]), seed=13)
     layer.forward(p.x, pack(kind, p.s0), lengths=p.lengths)
-    first = layer.backward(p.R, pack(kind, p.Rs))
+    first = layer.backward(p.R, pack(kind, p.Rs), retain_cache=True)
     g1 = dict(layer.grads)
-    layer.backward(p.R, pack(kind, p.Rs), bptt_truncate=1)
+    layer.backward(p.R, pack(kind, p.Rs), bptt_truncate=1, retain_cache=True)
     again = layer.backward(p.R, pack(kind, p.Rs))
     np.testing.assert_array_equal(first[0], again[0])
     for a, b in zip(unpack(kind, first[1]), unpack(kind, again[1])):

@@ -248,26 +248,26 @@ def test_truncation_k_ge_T_is_full_bptt_and_smaller_k_differs():
     dy = rng.standard_normal((T, B, 4))
     dhn = rng.standard_normal((1, B, 4))
     rnn.forward(x, h0)
-    dx_full, dh0_full = rnn.backward(dy, dhn)
+    dx_full, dh0_full = rnn.backward(dy, dhn, retain_cache=True)
     full = _grads_copy(rnn)
     for k in (T, T + 1, 100):
-        dx, dh0 = rnn.backward(dy, dhn, bptt_truncate=k)
+        dx, dh0 = rnn.backward(dy, dhn, bptt_truncate=k, retain_cache=True)
         np.testing.assert_array_equal(dx, dx_full)
         np.testing.assert_array_equal(dh0, dh0_full)
         for name in full:
             np.testing.assert_array_equal(rnn.grads[name], full[name])
     # k = T - 1: every output reaches all of its steps, so the weight gradients are the full ones
-    rnn.backward(dy, dhn, bptt_truncate=T - 1)
+    rnn.backward(dy, dhn, bptt_truncate=T - 1, retain_cache=True)
     for name in full:
         np.testing.assert_allclose(rnn.grads[name], full[name], rtol=0, atol=1e-12)
     # the full-BPTT reference agrees with rnnkit's full gradients
     dU, dW, db, rdx, rdh0 = _britz_batch(rnn.params, x, h0, dy, T)
-    rnn.backward(dy)
+    rnn.backward(dy, retain_cache=True)
     np.testing.assert_allclose(rnn.grads["weight_hh_l0"], dW, rtol=0, atol=1e-10)
     np.testing.assert_allclose(rnn.grads["weight_ih_l0"], dU, rtol=0, atol=1e-10)
     # truncation changes the gradient for k < T - 1
     for k in range(0, T - 1):
-        rnn.backward(dy, dhn, bptt_truncate=k)
+        rnn.backward(dy, dhn, bptt_truncate=k, retain_cache=True)
         assert np.abs(rnn.grads["weight_hh_l0"] - full["weight_hh_l0"]).max() > 1e-6, k
         assert np.abs(rnn.grads["weight_ih_l0"] - full["weight_ih_l0"]).max() > 1e-6, k
 
@@ -279,13 +279,13 @@ def test_truncation_final_state_gradient_enters_with_last_output():
     x = rng.standard_normal((T, B, 3))
     dy = rng.standard_normal((T, B, 4))
     dhn = rng.standard_normal((1, B, 4))
-    rnn.forward(x)
+    rnn.forward(x)  # one forward, several backward passes: retain_cache=True
     for k in (0, 2, 4):
-        dx1, dh01 = rnn.backward(dy, dhn, bptt_truncate=k)
+        dx1, dh01 = rnn.backward(dy, dhn, bptt_truncate=k, retain_cache=True)
         g1 = _grads_copy(rnn)
         dy2 = dy.copy()
         dy2[-1] += dhn[0]
-        dx2, dh02 = rnn.backward(dy2, bptt_truncate=k)
+        dx2, dh02 = rnn.backward(dy2, bptt_truncate=k, retain_cache=True)
         np.testing.assert_allclose(dx1, dx2, rtol=0, atol=1e-13)
         np.testing.assert_allclose(dh01, dh02, rtol=0, atol=1e-13)
         for name in g1:

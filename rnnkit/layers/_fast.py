@@ -138,16 +138,19 @@ if AVAILABLE:
                 hnb[j] = ao[j] * tcb[j]  # h = o tanh(c)                            (10.43)
 
     @njit(**_JIT)
-    def lstm_backward_step(dh, dc, a, c, tc, dg, dc_out):
+    def lstm_backward_step(dh, dc, a, c, tc, dg, dc_out, row):
         """dh, dc: (R, H) dL/dh(t), dL/dc(t); a, c, tc: the step's gates (B, 4H), c(t-1) and
-        tanh(c(t)). Writes dg (R, 4H) = dL/d(pre-activations) and dc_out (R, H) = dL/dc(t-1)."""
+        tanh(c(t)). Writes dg (R, 4H) = dL/d(pre-activations) and dc_out (R, H) = dL/dc(t-1).
+        dg may be ``a`` itself (R = B, the gradient written over the gates): each row of gates is
+        first copied to ``row`` (4H,), and only that copy is read."""
         R, H = dh.shape
         B = a.shape[0]
         one = _const(1.0, dh[0, 0])
         for r in range(R):
             b = r % B
-            ab, cb, tb, dhr, dcr, dgr, dor = a[b], c[b], tc[b], dh[r], dc[r], dg[r], dc_out[r]
-            i, f, g, o = ab[:H], ab[H: 2 * H], ab[2 * H: 3 * H], ab[3 * H:]
+            row[:] = a[b]
+            cb, tb, dhr, dcr, dgr, dor = c[b], tc[b], dh[r], dc[r], dg[r], dc_out[r]
+            i, f, g, o = row[:H], row[H: 2 * H], row[2 * H: 3 * H], row[3 * H:]
             di, df, dgg, do = dgr[:H], dgr[H: 2 * H], dgr[2 * H: 3 * H], dgr[3 * H:]
             for j in range(H):  # dL/dc(t) in full, kept in dc_out for now
                 dor[j] = dhr[j] * (o[j] * (one - tb[j] * tb[j])) + dcr[j]
@@ -184,23 +187,30 @@ if AVAILABLE:
                 hwb[j] = (hb[j] - n[j]) * z[j] + n[j]
 
     @njit(**_JIT)
-    def gru_backward_step(dh, a, hn, h, dgi, dgh, dh_direct):
+    def gru_backward_step(dh, a, hn, h, dgi, gh, dgn, dh_direct, row):
         """dh: (R, H) dL/dh(t); a, hn, h: the step's [r, z, n], W_hn h(t-1) + b_hn, h(t-1).
-        Writes dgi, dgh (R, 3H): dL/d(input / recurrent pre-activations), and dh_direct (R, H) =
-        z dL/dh(t), the part of dL/dh(t-1) that bypasses W_hh."""
+        Writes dgi (R, 3H) = dL/d(input pre-activations) [dr, dz, dn], gh (R, 3H) = dL/d(recurrent
+        pre-activations) [dr, dz, r dn], dgn (R, H) = r dn (its n block alone), and dh_direct
+        (R, H) = z dL/dh(t), the part of dL/dh(t-1) that bypasses W_hh. dgi may be ``a`` itself
+        and dgn ``hn`` (R = B, gradients written over the cache): each row of [r, z, n] and of hn
+        is first copied to ``row`` (4H,), and only that copy is read."""
         R, H = dh.shape
         B = a.shape[0]
         one = _const(1.0, dh[0, 0])
         for r_ in range(R):
             b = r_ % B
-            ab, hb, hnb, dhr, ddr = a[b], h[b], hn[b], dh[r_], dh_direct[r_]
-            r, z, n = ab[:H], ab[H: 2 * H], ab[2 * H:]
+            row[: 3 * H] = a[b]
+            row[3 * H:] = hn[b]
+            r, z, n, hnb = row[:H], row[H: 2 * H], row[2 * H: 3 * H], row[3 * H:]
+            hb, dhr, ddr, dgr = h[b], dh[r_], dh_direct[r_], dgn[r_]
             dir_, diz, din = dgi[r_, :H], dgi[r_, H: 2 * H], dgi[r_, 2 * H:]
-            dhr_, dhz, dhn = dgh[r_, :H], dgh[r_, H: 2 * H], dgh[r_, 2 * H:]
+            dhr_, dhz, dhn = gh[r_, :H], gh[r_, H: 2 * H], gh[r_, 2 * H:]
             for j in range(H):
                 din[j] = dhr[j] * ((one - z[j]) * (one - n[j] * n[j]))
             for j in range(H):
                 dhn[j] = din[j] * r[j]
+            for j in range(H):
+                dgr[j] = dhn[j]
             for j in range(H):
                 dir_[j] = din[j] * (hnb[j] * (r[j] * (one - r[j])))
             for j in range(H):

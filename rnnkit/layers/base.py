@@ -2,6 +2,7 @@
 
     y, h_n = layer.forward(x, h0=None, lengths=None)      # x (T, B, I); y (T, B, H); h (1, B, H)
     dx, dh0 = layer.backward(dy, dh_n=None)               # fills layer.grads
+    dx, dh0 = layer.backward(dy, retain_cache=True)       # keep the cache for another backward
     y, (h_n, c_n) = lstm.forward(x, (h0, c0))             # LSTM: state is a pair
 
 Parameters are PyTorch's (``weight_ih_l0`` (G*H, I), ``weight_hh_l0`` (G*H, H), ``bias_ih_l0``,
@@ -77,7 +78,9 @@ class RecurrentLayer:
     def forward(self, x: np.ndarray, h0=None, lengths=None, mask=None):
         """x (T, B, I) floats (or (T, B) ids as one-hot inputs); h0 (1, B, H) or None (zeros);
         lengths (B,) or mask (T, B) for ragged batches. Returns y (T, B, H) and h_n (1, B, H)
-        (for the LSTM the pair (h_n, c_n)); y is zero at padded steps."""
+        (for the LSTM the pair (h_n, c_n)); y is zero at padded steps. The cache of the previous
+        forward is dropped first (not kept alive while the new one is built)."""
+        self._cache = None
         y, s_n, self._cache = recurrent_forward(
             self.cell, self.params, x, self._state_in(h0), lengths, mask,
             input_size=self.input_size, hidden_size=self.hidden_size, dtype=self.dtype)
@@ -85,15 +88,21 @@ class RecurrentLayer:
 
     __call__ = forward
 
-    def backward(self, dy: np.ndarray | None, dh_n=None, bptt_truncate: int | None = None):
+    def backward(self, dy: np.ndarray | None, dh_n=None, bptt_truncate: int | None = None,
+                 retain_cache: bool = False):
         """BPTT through the last forward. dy (T, B, H) = dL/dy; dh_n like h_n (or None).
         Fills ``self.grads`` and returns (dx, dh0) with dx (T, B, I) (None for id inputs) and
-        dh0 shaped like h0. ``bptt_truncate`` overrides the layer's setting for this call."""
+        dh0 shaped like h0. ``bptt_truncate`` overrides the layer's setting for this call.
+
+        Like PyTorch's ``retain_graph``: by default the backward consumes the forward's cache
+        (it reuses the cached activations' memory for the gradients and then frees it), so a
+        second backward after one forward raises; ``retain_cache=True`` keeps the cache for
+        another backward. dy and dh_n are not modified."""
         if self._cache is None:
             raise RnnkitError("backward called before forward")
         k = self.bptt_truncate if bptt_truncate is None else bptt_truncate
         dx, ds0, grads = recurrent_backward(self.cell, self.params, self._cache, dy,
-                                            self._state_in(dh_n), k)
+                                            self._state_in(dh_n), k, retain_cache=retain_cache)
         self.grads = grads
         return dx, self._state_out(ds0)
 

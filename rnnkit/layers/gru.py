@@ -11,7 +11,7 @@ PyTorch's formulation, gate rows in the order r, z, n of ``weight_ih_l0`` (3H, I
 The book's 10.45 applies the reset gate before the product, W (r h); PyTorch (and so rnnkit)
 after it, r (W_hn h + b_hn) -- which is why only the r and z rows of b_hh can be folded into the
 input projection of all steps (``bias_hh_in_xp = slice(0, 2H)``), and why the gradient of the
-recurrent pre-activation differs from the input one on the n rows (``separate_hh_grad``):
+recurrent pre-activation differs from the input one on the n rows only (``hh_grad_rows``):
 
     dn   = dL/dh(t) (1 - z) (1 - n^2)             = dL/d(input n pre-activation)
     dL/d(recurrent n pre-activation) = r dn
@@ -19,9 +19,14 @@ recurrent pre-activation differs from the input one on the n rows (``separate_hh
     dL/dh(t-1) = [dr, dz, r dn] W_hh + z dL/dh(t)
 
 Speed per step: forward 13 NumPy calls (one GEMM; one tanh for both sigmoid gates via
-sigmoid(u) = 1/2 + tanh(u/2)/2; one for n), backward 8 (+1 in the shared loop) with every factor
+sigmoid(u) = 1/2 + tanh(u/2)/2; one for n), backward 9 (+1 in the shared loop) with every factor
 that does not depend on the recursion computed for all steps before the reverse loop; with numba
 (``_fast``): forward 2 (GEMM + kernel), backward 3 (kernel, GEMM, add).
+
+Memory: a backward that consumes the cache (the default, see ``recurrent_backward``) writes the
+step gradients [dr, dz, dn] over the activations [r, z, n] and r dn over W_hn h(t-1) + b_hn
+(each dead once its step is done): beyond the cache, (T, B, .) arrays are only one (T, B, H) of
+z on the NumPy path and none with numba.
 """
 
 from __future__ import annotations
@@ -43,12 +48,14 @@ class GRUCell(Cell):
 
     gates = 3
     n_states = 1
-    separate_hh_grad = True
     keeps_xp = True
 
     def __init__(self, hidden_size: int):
         H = int(hidden_size)
         self.bias_hh_in_xp = slice(0, 2 * H)  # b_hn stays inside r * (W_hn h + b_hn)
+        # only the n rows' recurrent gradient differs from the input one (r dn vs dn): the loop
+        # keeps a (T, B, H) array for them and takes the r, z rows of dW_hh from [dr, dz]
+        self.hh_grad_rows = slice(2 * H, 3 * H)
 
     def prepare(self, params, T, B, H, dtype):
         W, dtype = params["weight_hh_l0"], np.dtype(dtype)
@@ -82,51 +89,90 @@ class GRUCell(Cell):
         h_new *= a[:, H: 2 * H]
         h_new += n  # h(t) = n + z (h(t-1) - n) = (1 - z) n + z h(t-1)        (10.45)
 
-    def begin_backward(self, buf, S, lead):
+    def begin_backward(self, buf, S, lead, retain):
         A, HN = buf["xp"], buf["HN"]
         T, B, H3 = A.shape
-        H = H3 // 3
-        dh = np.empty((2,) + lead + (B, H), A.dtype)  # ping-pong dL/dh(t-1) outputs
+        H, dtype = H3 // 3, A.dtype
+        dh = np.empty((2,) + lead + (B, H), dtype)  # ping-pong dL/dh(t-1) outputs
         wb = {"fast": buf["fast"], "out": [dh[0], dh[1]],
-              "out2": [dh[0].reshape(-1, H), dh[1].reshape(-1, H)]}
+              "out2": [dh[0].reshape(-1, H), dh[1].reshape(-1, H)],
+              "gh": np.empty(lead + (B, 3 * H), dtype)}  # [dr, dz, r dn] of one step, for W_hh
+        if not retain:  # step t's r dn (dgh) goes over W_hn h(t-1) + b_hn, dead after step t
+            wb["dgh_all"] = HN
         if wb["fast"] is not None:
+            wb["row"] = np.empty(4 * H, dtype)  # the kernel's copy of one row of [r, z, n], hn
+            if not retain:  # the kernel reads step t's gates, then writes [dr, dz, dn] over them
+                wb["dgi_all"] = A
             return wb
         r, z, n = A[..., :H], A[..., H: 2 * H], A[..., 2 * H:]
         Hp = S[0][:-1]  # h(t-1) of every step
         # every factor that does not depend on the recursion, for all steps at once, laid out
-        # like the input-side gradient [dr, dz, dn] that step t writes over it in place
-        P = np.empty((T, B, 3 * H), A.dtype)
-        np.multiply(HN, r * (1.0 - r), out=P[..., :H])  # dr = dn Pr
-        np.multiply(Hp - n, z * (1.0 - z), out=P[..., H: 2 * H])  # dz = dh Pz
-        np.multiply(1.0 - z, 1.0 - n * n, out=P[..., 2 * H:])  # dn = dh Pn
+        # like the input-side gradient [dr, dz, dn] that step t writes over it in place:
+        # P = [Pr, Pz, Pn] with dr = dn Pr, dz = dh Pz, dn = dh Pn; and r, z for the step
+        if retain:  # into an array of its own
+            P = np.empty((T, B, 3 * H), dtype)
+            np.multiply(HN, r * (1.0 - r), out=P[..., :H])
+            np.multiply(Hp - n, z * (1.0 - z), out=P[..., H: 2 * H])
+            np.multiply(1.0 - z, 1.0 - n * n, out=P[..., 2 * H:])
+            wb["R"], wb["Z"] = r, z
+        else:  # over the cache: P over the gates A, r over HN, z into a (T, B, H) array
+            # (the same products, each in the same order; the temporaries: one (T, B, H) before Z
+            # exists, then one of T/8 steps)
+            P = A
+            u = np.subtract(1.0, r)
+            u *= r
+            u *= HN  # W_hn h(t-1) + b_hn times r (1 - r)
+            np.copyto(HN, r)
+            np.copyto(P[..., :H], u)
+            del u
+            Z = z.copy()
+            c = -(-T // 8)
+            tmp = np.empty((c, B, H), dtype)
+            for t0 in range(0, T, c):
+                s = slice(t0, t0 + c)
+                u, Zs, ns = tmp[: min(c, T - t0)], Z[s], n[s]
+                np.subtract(Hp[s], ns, out=u)
+                Pz = P[s, :, H: 2 * H]
+                np.subtract(1.0, Zs, out=Pz)
+                Pz *= Zs
+                Pz *= u  # (h(t-1) - n) z (1 - z)
+                Pn = P[s, :, 2 * H:]
+                np.multiply(ns, ns, out=Pn)
+                np.subtract(1.0, Pn, out=Pn)
+                np.subtract(1.0, Zs, out=u)
+                Pn *= u  # (1 - z) (1 - n^2)
+            del tmp, u
+            wb["R"], wb["Z"] = HN, Z
         wb["P"] = wb["dgi_all"] = P
         return wb
 
     def step_back(self, buf, wb, t, S, dS, dgi, dgh):
         dh = dS[0]
         k = wb["fast"]
-        a = buf["xp"][t]
         d2 = wb["out2"][t & 1]
+        H = dh.shape[-1]
+        gh = wb["gh"]
         if k is not None:
             if dgi.ndim == 2:  # full BPTT: (B, .) arrays
-                dgi2, dgh2 = dgi, dgh
+                dgi2, dgn2 = dgi, dgh
             else:  # truncated: slots stacked, (n, B, .) -> (n*B, .)
-                H = dh.shape[-1]
-                dgi2, dgh2, dh = dgi.reshape(-1, 3 * H), dgh.reshape(-1, 3 * H), as_2d(dh, H)
-            k.gru_backward_step(dh, a, buf["HN"][t], S[0][t], dgi2, dgh2, d2)
-            d2 += dgh2 @ buf["W"]  # dL/dh(t-1) = z dh + [dr, dz, r dn] W_hh
+                dgi2, dgn2, dh = dgi.reshape(-1, 3 * H), dgh.reshape(-1, H), as_2d(dh, H)
+                gh = gh.reshape(-1, 3 * H)
+            k.gru_backward_step(dh, buf["xp"][t], buf["HN"][t], S[0][t], dgi2, gh, dgn2, d2,
+                                wb["row"])
+            d2 += gh @ buf["W"]  # dL/dh(t-1) = z dh + [dr, dz, r dn] W_hh
             return (wb["out"][t & 1],)
-        H = dh.shape[-1]
         P = wb["P"][t]  # in full BPTT the same memory as dgi: each product is in place
         dn = dgi[..., 2 * H:]
         np.multiply(dh, P[:, 2 * H:], out=dn)
-        np.multiply(dn, a[:, :H], out=dgh[..., 2 * H:])  # recurrent side: r dn
+        np.multiply(dn, wb["R"][t], out=gh[..., 2 * H:])  # recurrent side: r dn
+        np.copyto(dgh, gh[..., 2 * H:])  # (dgh may be where R(t) was: read first)
         np.multiply(dn, P[:, :H], out=dgi[..., :H])  # dr
         np.multiply(dh, P[:, H: 2 * H], out=dgi[..., H: 2 * H])  # dz
-        np.copyto(dgh[..., : 2 * H], dgi[..., : 2 * H])
-        np.matmul(dgh.reshape(-1, 3 * H), buf["W"], out=d2)
+        np.copyto(gh[..., : 2 * H], dgi[..., : 2 * H])
+        np.matmul(gh.reshape(-1, 3 * H), buf["W"], out=d2)
         dh_out = wb["out"][t & 1]
-        dh_out += dh * a[:, H: 2 * H]
+        dh_out += dh * wb["Z"][t]
         return (dh_out,)
 
 

@@ -33,6 +33,11 @@ Speed (NumPy calls per step; the shared loop adds one per backward step for dL/d
   for dL/dc(t-1) and the GEMM;
 * with numba (``_fast``, used when it imports): forward 2 (GEMM + one kernel), backward 2
   (kernel + GEMM); the kernels evaluate the same formulas in the same order.
+
+Memory: a backward that consumes the cache (the default, see ``recurrent_backward``) needs no
+(T, B, .) array beyond it: the factors above go over the cache (P over the gates, o (1 - tanh(c)^2)
+over tanh(c), f over c(t-1)) and the step gradients da(t) over P; with numba the kernel writes
+da(t) over the gates of step t, which it has read first.
 """
 
 from __future__ import annotations
@@ -114,7 +119,7 @@ class LSTMCell(Cell):
         np.tanh(c_new, out=tc)
         np.multiply(a[:, 3 * H:], tc, out=h_new)  # h(t) = o tanh(c(t))    (10.43)
 
-    def begin_backward(self, buf, S, lead):
+    def begin_backward(self, buf, S, lead, retain):
         A, TC = buf["xp"], buf["TC"]
         T, B, H4 = A.shape
         H = H4 // 4
@@ -125,18 +130,49 @@ class LSTMCell(Cell):
               "out2": [(dh[0].reshape(-1, H), dc[0].reshape(-1, H)),
                        (dh[1].reshape(-1, H), dc[1].reshape(-1, H))]}
         if wb["fast"] is not None:
+            wb["row"] = np.empty(4 * H, dtype)  # the kernel's copy of one row of gates
+            if not retain:  # the kernel reads step t's gates, then writes da(t) over them
+                wb["dgi_all"] = A
             return wb
         i, f, g, o = (A[..., k * H: (k + 1) * H] for k in range(4))
         Cp = S[1][:-1]  # c(t-1) of every step
-        # everything that does not depend on the recursion, for all steps at once
-        wb["K"] = o * (1.0 - TC * TC)  # dL/dc(t) gets dL/dh(t) K(t)
-        P = np.empty((T, B, 4, H), dtype)  # da = [dc, dc, dc, dh] * P
-        np.multiply(g, i * (1.0 - i), out=P[:, :, 0])
-        np.multiply(Cp, f * (1.0 - f), out=P[:, :, 1])
-        np.multiply(i, 1.0 - g * g, out=P[:, :, 2])
-        np.multiply(TC, o * (1.0 - o), out=P[:, :, 3])
+        # everything that does not depend on the recursion, for all steps at once:
+        # K(t) (dL/dc(t) gets dL/dh(t) K(t)), P(t) (da = [dc, dc, dc, dh] * P) and f(t)
+        if retain:  # into arrays of their own
+            wb["K"] = o * (1.0 - TC * TC)
+            P = np.empty((T, B, 4, H), dtype)
+            np.multiply(g, i * (1.0 - i), out=P[:, :, 0])
+            np.multiply(Cp, f * (1.0 - f), out=P[:, :, 1])
+            np.multiply(i, 1.0 - g * g, out=P[:, :, 2])
+            np.multiply(TC, o * (1.0 - o), out=P[:, :, 3])
+            wb["F"] = f
+        else:  # over the cache: P over the gates A, K over tanh(c) TC, f over c(t-1) S[1][:-1]
+            # (the same products, each in the same order, one (T, B, H) temporary at a time)
+            P = A.reshape(T, B, 4, H)
+            u = np.subtract(1.0, f)
+            u *= f
+            u *= Cp  # c(t-1) f (1 - f)
+            np.copyto(Cp, f)
+            np.copyto(P[:, :, 1], u)
+            np.subtract(1.0, i, out=u)
+            u *= i
+            u *= g  # g i (1 - i)
+            np.multiply(g, g, out=P[:, :, 2])
+            np.subtract(1.0, P[:, :, 2], out=P[:, :, 2])
+            P[:, :, 2] *= i  # i (1 - g^2)
+            np.copyto(P[:, :, 0], u)
+            np.subtract(1.0, o, out=u)
+            u *= o
+            u *= TC  # tanh(c) o (1 - o)
+            np.multiply(TC, TC, out=TC)
+            np.subtract(1.0, TC, out=TC)
+            TC *= o  # K = o (1 - tanh(c)^2)
+            np.copyto(P[:, :, 3], u)
+            del u
+            wb["K"], wb["F"] = TC, Cp
         wb["P"] = P
         wb["dgi_all"] = P.reshape(T, B, 4 * H)  # step t turns P(t) into da(t) in place
+        wb["dct"] = np.empty(lead + (B, H), dtype)
         return wb
 
     def step_back(self, buf, wb, t, S, dS, dgi, dgh):
@@ -149,18 +185,20 @@ class LSTMCell(Cell):
             else:  # truncated: slots stacked, (n, B, .) -> (n*B, .)
                 H = dh.shape[-1]
                 dg2, dh, dc = dgi.reshape(-1, 4 * H), as_2d(dh, H), as_2d(dc, H)
-            k.lstm_backward_step(dh, dc, buf["xp"][t], S[1][t], buf["TC"][t], dg2, dc_out)
+            k.lstm_backward_step(dh, dc, buf["xp"][t], S[1][t], buf["TC"][t], dg2, dc_out,
+                                 wb["row"])
             np.matmul(dg2, buf["W"], out=dh_out)  # dL/dh(t-1) = da W_hh
             return wb["out"][t & 1]
         H = dh.shape[-1]
         dh_out, dc_out = wb["out"][t & 1]
         P = wb["P"][t]  # in full BPTT the same memory as dgi: each product is in place
-        dct = dh * wb["K"][t]
+        dct = wb["dct"]
+        np.multiply(dh, wb["K"][t], out=dct)
         dct += dc  # dL/dc(t) in full
         dg4 = dgi.reshape(dgi.shape[:-1] + (4, H))
         np.multiply(dct[..., None, :], P[:, :3], out=dg4[..., :3, :])  # da_i, da_f, da_g
         np.multiply(dh, P[:, 3], out=dg4[..., 3, :])  # da_o
-        np.multiply(dct, buf["xp"][t][:, H: 2 * H], out=dc_out)  # dL/dc(t-1) = dc f
+        np.multiply(dct, wb["F"][t], out=dc_out)  # dL/dc(t-1) = dc f
         np.matmul(dgi.reshape(-1, 4 * H), buf["W"], out=wb["out2"][t & 1][0])
         return dh_out, dc_out
 

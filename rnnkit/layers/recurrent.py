@@ -20,6 +20,11 @@ gradient flows back; everything else lives here, once:
   k >= T gives exactly full BPTT.  (The other usual form, chunks of k steps with the state carried
   but no gradient across chunk boundaries, is just forward/backward on each chunk: see
   ``rnnkit.train``.)
+* memory, like PyTorch's ``retain_graph``: by default a backward consumes the cache -- the cell
+  may write the step gradients over its cached activations (those of step t are dead once its
+  gradient is formed), so BPTT needs no (T, B, G*H) array beyond the cache, and the cache's
+  arrays are dropped at the end; a second backward then raises. ``retain_cache=True`` keeps the
+  cache intact (fresh gradient arrays) for more backward passes.
 
 Arrays: T steps, B sequences, I input features, H hidden units, G gates (1, 3 or 4). The state is a
 tuple: (h,) for Elman and GRU, (h, c) for LSTM; each (B, H). The cache keeps the stacked states
@@ -40,20 +45,31 @@ from ..functional import check_ids, check_sequence, mask_from, scatter_add_rows
 class Cell:
     """What a recurrent cell must provide to the shared loop (see ElmanCell for the simplest one).
 
-    Class attributes: ``gates`` (G), ``n_states`` (1 or 2), ``separate_hh_grad`` (True when the
-    gradient of the recurrent pre-activation differs from that of the input pre-activation, as in
-    the GRU's reset-gated candidate), ``bias_hh_in_xp`` (which rows of b_hh can be added to the
-    input projection once for all steps: a slice, or None for none), ``keeps_xp`` (True: the
-    loop puts the (T, B, G*H) input projection in ``buf["xp"]`` for BPTT, and ``step`` may
-    overwrite its slice xp_t, e.g. with the gate activations: one (T, B, G*H) array instead of
-    two, and a step that writes where it has just read).
+    Class attributes: ``gates`` (G), ``n_states`` (1 or 2), ``hh_grad_rows`` (a slice of the G*H
+    gate rows where the gradient of the recurrent pre-activation differs from that of the input
+    pre-activation, as on the GRU's reset-gated candidate rows, or None where it never does: the
+    loop then keeps a (T, B, rows) recurrent gradient for those rows only, and once dW_ih, db_ih
+    and dx are formed writes it over those rows of the input-side one for dW_hh, db_hh),
+    ``bias_hh_in_xp`` (which rows of b_hh can be added to the input projection once for all
+    steps: a slice, or None for none),
+    ``keeps_xp`` (True: the loop puts the (T, B, G*H) input projection in ``buf["xp"]`` for BPTT,
+    and ``step`` may overwrite its slice xp_t, e.g. with the gate activations: one (T, B, G*H)
+    array instead of two, and a step that writes where it has just read), ``xp_in_state``
+    (G = 1 only; True: the loop computes the input projection straight into the states S[0][1:],
+    so no (T, B, H) array of its own, and step t gets xp_t = new[0], which it updates in place).
     """
 
     gates = 1
     n_states = 1
-    separate_hh_grad = False
+    hh_grad_rows: slice | None = None
     bias_hh_in_xp: slice | None = slice(None)
     keeps_xp = False
+    xp_in_state = False
+
+    @property
+    def separate_hh_grad(self) -> bool:
+        """True when some rows have a recurrent-side gradient of their own (``hh_grad_rows``)."""
+        return self.hh_grad_rows is not None
 
     def prepare(self, params: dict, T: int, B: int, H: int, dtype) -> dict:
         """Derived weights and (T, B, .) buffers for one forward pass; becomes ``cache.buf``."""
@@ -61,25 +77,36 @@ class Cell:
 
     def step(self, buf: dict, t: int, xp_t: np.ndarray, prev: tuple, new: tuple) -> None:
         """Write the state of step t into the arrays ``new`` from xp_t (B, G*H) and ``prev``.
-        (With ``keeps_xp`` the cell owns xp_t and may overwrite it.)"""
+        (With ``keeps_xp`` the cell owns xp_t and may overwrite it; with ``xp_in_state`` xp_t may
+        be new[0] itself.)"""
         raise NotImplementedError
 
-    def begin_backward(self, buf: dict, S: tuple, lead: tuple) -> dict:
+    def begin_backward(self, buf: dict, S: tuple, lead: tuple, retain: bool) -> dict:
         """Work done for all steps before the reverse loop; ``lead`` is the slot shape prefix.
 
-        The returned dict is passed to every ``step_back``. It may hand the loop (T, B, G*H)
-        arrays of the cell's own to hold the step gradients of all steps, under the keys
-        ``"dgi_all"`` (and ``"dgh_all"`` with ``separate_hh_grad``); otherwise the loop allocates
-        them. The loop writes slice t only from step t's ``step_back`` on (full BPTT passes it as
-        that call's output buffer), so such an array can carry per-step factors that step t
-        reads first -- one (T, B, G*H) array fewer in memory.
+        ``retain`` False: this backward consumes the cache -- the cell may overwrite ``buf`` and
+        S[k][:-1] for k >= 1 (never S[0], which the weight gradient needs), e.g. hand its
+        (T, B, G*H) gate activations back as the array of step gradients, since step t's gate
+        values are dead once its gradient is formed. True: leave the cache as it is.
+
+        The returned dict is passed to every ``step_back``. It may hand the loop arrays of the
+        cell's own to hold the step gradients of all steps, under the keys ``"dgi_all"``
+        (T, B, G*H) and ``"dgh_all"`` (T, B, rows of ``hh_grad_rows``); otherwise the loop
+        allocates them. The loop writes slice t only from step t's ``step_back`` on (full BPTT
+        passes it as that call's output buffer; truncated BPTT writes it after the call), so such
+        an array can carry per-step values that step t reads first. After the sweep the loop
+        writes dgh_all over the ``hh_grad_rows`` of dgi_all (so a dgi_all of the cell's own must
+        be free to overwrite then).
         """
         return {}
 
     def step_back(self, buf: dict, wb: dict, t: int, S: tuple, dS: tuple, dgi: np.ndarray,
                   dgh: np.ndarray) -> tuple:
         """Given dS = (dL/dh(t), [dL/dc(t)]) write dgi = dL/d(input pre-activation) (.., B, G*H),
-        dgh = dL/d(recurrent pre-activation) and return the gradients of the previous state."""
+        dgh = dL/d(recurrent pre-activation) on the ``hh_grad_rows`` (.., B, rows; dgh is dgi when
+        there are none) and return the gradients of the previous state. In full BPTT dgi and dgh
+        are the slices t of the arrays of ``begin_backward`` (when it gave them): a step that
+        reads per-step values there must read each element before writing it."""
         raise NotImplementedError
 
 
@@ -91,6 +118,12 @@ class Cache:
     S: tuple  # per state: (T+1, B, H), S[k][0] = initial state
     mask: np.ndarray | None  # (T, B) bool, None when no sequence is padded
     buf: dict = field(default_factory=dict)  # the cell's own (T, B, .) arrays
+    consumed: bool = False  # a backward without retain_cache ran: the arrays are gone
+
+    def release(self) -> None:
+        """Drop the arrays (after a consuming backward): the memory is free before the next
+        forward pass, not only when the cache object goes."""
+        self.x, self.S, self.buf, self.consumed = None, (), {}, True
 
 
 def recurrent_forward(cell: Cell, params: dict, x: np.ndarray, state0: tuple | None,
@@ -105,20 +138,14 @@ def recurrent_forward(cell: Cell, params: dict, x: np.ndarray, state0: tuple | N
     sequence's last step) and the cache for :func:`recurrent_backward`.
     """
     H, G = hidden_size, cell.gates
+    ids = None
     if isinstance(x, np.ndarray) and x.ndim == 2 and np.issubdtype(x.dtype, np.integer):
         ids = check_ids(x, input_size, "input token ids")
         T, B = ids.shape
-        xp = params["weight_ih_l0"].T[ids]  # (T, B, G*H): row gather, the one-hot product
     else:
         x = check_sequence(x, input_size, dtype)
         T, B = x.shape[:2]
-        xp = (x.reshape(T * B, input_size) @ params["weight_ih_l0"].T).reshape(T, B, G * H)
-    if "bias_ih_l0" in params:
-        xp += params["bias_ih_l0"]
-        if cell.bias_hh_in_xp is not None:
-            xp[..., cell.bias_hh_in_xp] += params["bias_hh_l0"][cell.bias_hh_in_xp]
     m = mask_from(lengths, mask, T, B)
-
     S = tuple(np.empty((T + 1, B, H), dtype) for _ in range(cell.n_states))
     for k in range(cell.n_states):
         if state0 is None:
@@ -128,6 +155,19 @@ def recurrent_forward(cell: Cell, params: dict, x: np.ndarray, state0: tuple | N
             if s0.shape != (B, H):
                 raise RnnkitError(f"initial state must have shape (B, H) = ({B}, {H}), got {s0.shape}")
             S[k][0] = s0
+    # the input projection of all steps: into the states themselves (xp_in_state: step t then
+    # overwrites xp(t) with h(t)) or into an array of its own
+    xp = S[0][1:] if cell.xp_in_state else np.empty((T, B, G * H), dtype)
+    if ids is not None:  # W_ih^T[ids]: row gather, the one-hot product (ids checked: no wrap)
+        np.take(params["weight_ih_l0"].T, ids, axis=0, out=xp, mode="wrap")
+    else:
+        np.matmul(x.reshape(T * B, input_size), params["weight_ih_l0"].T,
+                  out=xp.reshape(T * B, G * H))
+    if "bias_ih_l0" in params:
+        xp += params["bias_ih_l0"]
+        if cell.bias_hh_in_xp is not None:
+            xp[..., cell.bias_hh_in_xp] += params["bias_hh_l0"][cell.bias_hh_in_xp]
+
     buf = cell.prepare(params, T, B, H, dtype)
     if cell.keeps_xp:
         buf["xp"] = xp
@@ -142,30 +182,37 @@ def recurrent_forward(cell: Cell, params: dict, x: np.ndarray, state0: tuple | N
             cell.step(buf, t, xp_t, prev, new)
             for p, n in zip(prev, new):
                 np.copyto(n, p, where=keep[t])
+    del xp
     y = S[0][1:] * m[:, :, None] if m is not None else S[0][1:].copy()  # never a view of the cache
-    cache = Cache(x=x if x.ndim == 3 else ids, S=S, mask=m, buf=buf)
-    return y, tuple(s[T] for s in S), cache
+    cache = Cache(x=x if ids is None else ids, S=S, mask=m, buf=buf)
+    return y, tuple(s[T].copy() for s in S), cache  # copies: S can go with the cache
 
 
 def recurrent_backward(cell: Cell, params: dict, cache: Cache, dy: np.ndarray | None,
-                       dstate_n: tuple | None = None,
-                       bptt_truncate: int | None = None) -> tuple[np.ndarray | None, tuple, dict]:
+                       dstate_n: tuple | None = None, bptt_truncate: int | None = None, *,
+                       retain_cache: bool = False) -> tuple[np.ndarray | None, tuple, dict]:
     """BPTT through a forward pass.
 
     dy: (T, B, H) dL/dy(t) (None for zeros); dstate_n: tuple of (B, H) gradients of the final
     states (or None). Returns dx (T, B, I) (None for token-id inputs), the gradients of the initial
     states, and the parameter gradients keyed like ``params``.
+
+    Like PyTorch's ``retain_graph``: by default the backward consumes the cache -- it overwrites
+    the cached activations with gradients (a step's gate activations are dead once that step's
+    gradient is formed, so no second (T, B, G*H) array is needed) and then drops its arrays; a
+    second backward on it raises. ``retain_cache=True`` leaves the cache intact for more backward
+    passes (at the cost of fresh gradient arrays). dy and dstate_n are never written to.
     """
+    if cache.consumed:
+        raise RnnkitError("backward called twice after one forward: call forward again, or pass "
+                          "retain_cache=True to the first backward")
     S, m = cache.S, cache.mask
     T, B, H = S[0].shape[0] - 1, S[0].shape[1], S[0].shape[2]
     dtype, GH = S[0].dtype, cell.gates * H
-    if dy is None:
-        dy = np.zeros((T, B, H), dtype)
-    elif dy.shape != (T, B, H):
-        raise RnnkitError(f"dy must have the output's shape {(T, B, H)}, got {dy.shape}")
-    dy = dy.astype(dtype, copy=False)
-    if m is not None:
-        dy = dy * m[:, :, None]  # padded outputs are constant zeros: no gradient
+    if dy is not None:
+        if dy.shape != (T, B, H):
+            raise RnnkitError(f"dy must have the output's shape {(T, B, H)}, got {dy.shape}")
+        dy = dy.astype(dtype, copy=False)  # padded steps: masked per step, never a masked copy
     dS_n = [np.zeros((B, H), dtype) if dstate_n is None or dstate_n[k] is None
             else np.array(dstate_n[k], dtype=dtype) for k in range(cell.n_states)]
     for d in dS_n:
@@ -176,19 +223,26 @@ def recurrent_backward(cell: Cell, params: dict, cache: Cache, dy: np.ndarray | 
     if k is not None and k < 0:
         raise RnnkitError(f"bptt_truncate must be >= 0, got {k}")
     full = k is None or k >= T
-    wb = cell.begin_backward(cache.buf, S, () if full else (k + 1,))
+    rows = cell.hh_grad_rows
+    nh = GH if rows is None else len(range(*rows.indices(GH)))
+    if not retain_cache:
+        cache.consumed = True  # from here on the cell may overwrite the cache
+    wb = cell.begin_backward(cache.buf, S, () if full else (k + 1,), retain_cache)
     dgi_all = wb.get("dgi_all")
     if dgi_all is None:
         dgi_all = np.empty((T, B, GH), dtype)
     dgh_all = dgi_all
-    if cell.separate_hh_grad:
+    if rows is not None:
         dgh_all = wb.get("dgh_all")
         if dgh_all is None:
-            dgh_all = np.empty((T, B, GH), dtype)
+            dgh_all = np.empty((T, B, nh), dtype)
+    if dgi_all.shape != (T, B, GH) or dgh_all.shape != (T, B, nh):
+        raise AssertionError("cell gave step-gradient arrays of the wrong shape")
     if full:
         dS0 = _sweep_full(cell, cache, wb, dy, dS_n, dgi_all, dgh_all)
     else:
         dS0 = _sweep_truncated(cell, cache, wb, dy, dS_n, dgi_all, dgh_all, k)
+    del wb
 
     # every weight gradient: one product over the stacked steps
     grads = {}
@@ -201,24 +255,31 @@ def recurrent_backward(cell: Cell, params: dict, cache: Cache, dy: np.ndarray | 
         I = x.shape[2]
         grads["weight_ih_l0"] = dgi2.T @ x.reshape(T * B, I)
         dx = (dgi2 @ params["weight_ih_l0"]).reshape(T, B, I)
-    dgh2 = dgh_all.reshape(T * B, GH)
-    grads["weight_hh_l0"] = dgh2.T @ S[0][:-1].reshape(T * B, H)
     if "bias_ih_l0" in params:
         grads["bias_ih_l0"] = dgi2.sum(axis=0)
-        grads["bias_hh_l0"] = dgh2.sum(axis=0) if dgh_all is not dgi_all else grads["bias_ih_l0"].copy()
+    if rows is not None:  # the input side is done: its array now takes the recurrent rows
+        dgi_all[..., rows] = dgh_all
+    grads["weight_hh_l0"] = dgi2.T @ S[0][:-1].reshape(T * B, H)  # with h(t-1) of every step
+    if "bias_ih_l0" in params:
+        grads["bias_hh_l0"] = dgi2.sum(axis=0) if rows is not None else grads["bias_ih_l0"].copy()
+    if not retain_cache:
+        cache.release()
     return dx, dS0, grads
 
 
 def _sweep_full(cell, cache, wb, dy, dS_n, dgi_all, dgh_all) -> tuple:
     """Full BPTT: one reverse pass; dS holds dL/dstate(t) as it walks back."""
     S, m, buf = cache.S, cache.mask, cache.buf
-    dS = list(dS_n)
-    for t in range(dy.shape[0] - 1, -1, -1):
-        dS[0] = dS[0] + dy[t]  # (10.20/10.21): from the output at t and from step t+1
+    dS = list(dS_n)  # arrays of this pass (copies, or the cell's own outputs): updated in place
+    for t in range(dgi_all.shape[0] - 1, -1, -1):
         if m is None:
+            if dy is not None:
+                dS[0] += dy[t]  # (10.20/10.21): from the output at t and from step t+1
             dS = list(cell.step_back(buf, wb, t, S, tuple(dS), dgi_all[t], dgh_all[t]))
         else:
             on = m[t][:, None]
+            if dy is not None:  # padded outputs are constant zeros: no gradient
+                np.add(dS[0], dy[t], out=dS[0], where=on)
             passed = [np.where(on, 0.0, d) for d in dS]  # padded: state copied through
             inner = tuple(np.where(on, d, 0.0) for d in dS)
             back = cell.step_back(buf, wb, t, S, inner, dgi_all[t], dgh_all[t])
@@ -231,17 +292,23 @@ def _sweep_truncated(cell, cache, wb, dy, dS_n, dgi_all, dgh_all, k: int) -> tup
 
     slots[j] carries the gradient that left output t+j; all slots go through the cell step of t
     together (a batch of (k+1) * B), slot k is then dropped and output t-1 enters as slot 0.
+    The step gradients of all slots are summed into dgi_all[t] after step t's ``step_back``.
     """
     S, m, buf = cache.S, cache.mask, cache.buf
-    T, B, H = dy.shape
+    T, B, GH = dgi_all.shape
+    H, dtype = S[0].shape[2], dgi_all.dtype
     n = k + 1
-    slots = [np.zeros((n, B, H), dy.dtype) for _ in dS_n]
+    slots = [np.zeros((n, B, H), dtype) for _ in dS_n]
     # the final-state gradient enters with each sequence's last real output
     last = np.full(B, T - 1) if m is None else m.sum(axis=0) - 1
-    dgi = np.empty((n, B, dgi_all.shape[2]), dy.dtype)
-    dgh = np.empty_like(dgi) if dgh_all is not dgi_all else dgi
+    dgi = np.empty((n, B, GH), dtype)
+    dgh = np.empty((n, B, dgh_all.shape[2]), dtype) if dgh_all is not dgi_all else dgi
     for t in range(T - 1, -1, -1):
-        slots[0][0] += dy[t]
+        if dy is not None:
+            if m is None:
+                slots[0][0] += dy[t]
+            else:  # padded outputs are constant zeros: no gradient
+                np.add(slots[0][0], dy[t], out=slots[0][0], where=m[t][:, None])
         ends = last == t
         if ends.any():
             for s, d in zip(slots, dS_n):

@@ -25,10 +25,14 @@ from .recurrent import Cell
 
 
 class ElmanCell(Cell):
-    """h(t) = act(xp(t) + h(t-1) W^T) with xp(t) = U x(t) + b precomputed for all steps."""
+    """h(t) = act(xp(t) + h(t-1) W^T) with xp(t) = U x(t) + b precomputed for all steps.
+
+    The shared loop computes xp straight into the state array (``xp_in_state``): step t turns
+    xp(t) into h(t) in place, with h(t-1) W^T in a (B, H) scratch array."""
 
     gates = 1
     n_states = 1
+    xp_in_state = True
 
     def __init__(self, nonlinearity: str = "tanh"):
         if nonlinearity not in ("tanh", "relu"):
@@ -37,24 +41,27 @@ class ElmanCell(Cell):
 
     def prepare(self, params, T, B, H, dtype):
         W = params["weight_hh_l0"]
-        return {"W": W, "WT": np.ascontiguousarray(W.T)}
+        return {"W": W, "WT": np.ascontiguousarray(W.T), "hw": np.empty((B, H), dtype)}
 
     def step(self, buf, t, xp_t, prev, new):
-        h = new[0]
-        np.matmul(prev[0], buf["WT"], out=h)  # W h(t-1)
-        h += xp_t  # + U x(t) + b           (10.8)
+        h, hw = new[0], buf["hw"]
+        np.matmul(prev[0], buf["WT"], out=hw)  # W h(t-1)
+        np.add(xp_t, hw, out=h)  # + U x(t) + b          (10.8)  (xp_t may be h itself)
         if self.nonlinearity == "tanh":
             np.tanh(h, out=h)  # (10.9)
         else:
             np.maximum(h, 0.0, out=h)
 
-    def begin_backward(self, buf, S, lead):
+    def begin_backward(self, buf, S, lead, retain):
+        # act'(a(t)) for all steps at once, in the array that then receives dL/da(t) in place
         Hs = S[0][1:]
-        if self.nonlinearity == "tanh":  # act'(a(t)) for all steps at once
-            d = 1.0 - Hs * Hs
+        d = np.empty_like(Hs)
+        if self.nonlinearity == "tanh":
+            np.multiply(Hs, Hs, out=d)
+            np.subtract(1.0, d, out=d)  # 1 - h^2
         else:
-            d = (Hs > 0).astype(Hs.dtype)
-        return {"dact": d}
+            np.greater(Hs, 0, out=d)
+        return {"dact": d, "dgi_all": d}
 
     def step_back(self, buf, wb, t, S, dS, dgi, dgh):
         np.multiply(dS[0], wb["dact"][t], out=dgi)  # dL/da(t) = diag(act'(a(t))) dL/dh(t)
