@@ -206,7 +206,7 @@ def recurrent_backward(cell: Cell, params: dict, cache: Cache, dy: np.ndarray | 
     if cache.consumed:
         raise RnnkitError("backward called twice after one forward: call forward again, or pass "
                           "retain_cache=True to the first backward")
-    S, m = cache.S, cache.mask
+    S = cache.S
     T, B, H = S[0].shape[0] - 1, S[0].shape[1], S[0].shape[2]
     dtype, GH = S[0].dtype, cell.gates * H
     if dy is not None:

@@ -67,10 +67,6 @@ class LanguageModel:
         self.params["out.weight"] = rng.uniform(-k, k, (c.vocab_size, c.hidden_size)).astype(dt)
         self.params["out.bias"] = np.zeros(c.vocab_size, dt)
 
-    @property
-    def rnn_params(self) -> dict[str, np.ndarray]:
-        return self.rnn.params
-
     def zero_state(self, batch: int) -> tuple:
         return tuple(np.zeros((batch, self.config.hidden_size), self.rnn.dtype)
                      for _ in range(self.rnn.cell.n_states))
