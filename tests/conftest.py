@@ -13,3 +13,12 @@ def _one_blas_thread():
         return
     with threadpool_limits(limits=1, user_api="blas"):
         yield
+
+
+try:  # property tests: the same examples every run, and no time limits on a busy machine
+    from hypothesis import settings
+
+    settings.register_profile("rnnkit", derandomize=True, deadline=None)
+    settings.load_profile("rnnkit")
+except ImportError:
+    pass
