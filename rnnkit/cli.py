@@ -32,6 +32,16 @@ def _positive_int(s: str) -> int:
     return v
 
 
+def _nonnegative_int(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {s!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
+    return v
+
+
 def _positive_float(s: str) -> float:
     try:
         v = float(s)
@@ -47,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Recurrent neural networks from first principles in NumPy: train, sample and evaluate "
         "language models; check gradients."))
     p.add_argument("--version", action="version", version=_version())
-    p.add_argument("--threads", type=_positive_int, default=int(os.environ.get("RNNKIT_THREADS", 1)),
+    p.add_argument("--threads", type=_positive_int, default=os.environ.get("RNNKIT_THREADS", "1"),
                    help="BLAS threads (default 1, or $RNNKIT_THREADS): the small per-step products "
                    "of a recurrence run slower on more threads, and a shared 2-core machine can "
                    "collapse under two; needs threadpoolctl")
@@ -92,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--eval-every", type=_positive_int, default=1, help="epochs between held-out evaluations")
     g.add_argument("--no-lr-halving", dest="halve_lr", action="store_false",
                    help="keep the learning rate when the held-out loss goes up")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=_nonnegative_int, default=0)
     g.add_argument("--out", default="runs/lm", help="output folder")
     g.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
     g.add_argument("--no-progress", dest="progress", action="store_const", const=False,
@@ -111,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--temperature", type=_positive_float, default=0.8)
             sp.add_argument("--top-k", type=_positive_int)
             sp.add_argument("--allow-unk", action="store_true", help="allow the unknown token (default: resample)")
-            sp.add_argument("--seed", type=int, default=0)
+            sp.add_argument("--seed", type=_nonnegative_int, default=0)
         else:
             sp.add_argument("--corpus", metavar="PATH",
                             help="evaluate on this whole file instead of the held-out part of the training corpus")
@@ -141,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "eval":
             return _cmd_eval(args)
         return _cmd_gradcheck(args)
+    except MemoryError:
+        print("rnnkit: error: out of memory: choose smaller sizes (--hidden-size, --embed-size, "
+              "--vocab-size, --batch-size)", file=sys.stderr)
+        return 2
     except (RnnkitError, OSError) as exc:
         msg = str(exc) if isinstance(exc, RnnkitError) else f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
         print(f"rnnkit: error: {msg}", file=sys.stderr)

@@ -23,7 +23,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -76,8 +78,11 @@ class TrainConfig:
         for name in ("batch_size", "bptt", "epochs", "eval_every", "vocab_size"):
             if getattr(self, name) < 1:
                 raise RnnkitError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.vocab_size < 3:
-            raise RnnkitError(f"vocab_size must be >= 3, got {self.vocab_size}")
+        need = 2 if self.level == "char" else 5  # real tokens + <unk> (+ <pad>, <s>, </s>)
+        if self.vocab_size < need:
+            raise RnnkitError(f"--vocab-size must be >= {need} at {self.level} level, got {self.vocab_size}")
+        if self.seed < 0:
+            raise RnnkitError(f"--seed must be >= 0, got {self.seed}")
         if self.time_budget is not None and self.time_budget <= 0:
             raise RnnkitError(f"time_budget must be > 0 seconds, got {self.time_budget}")
         if self.clip_norm is not None and self.clip_norm <= 0:
@@ -221,13 +226,51 @@ def _log(path: Path, row: dict) -> None:
         f.write(json.dumps(row) + "\n")
 
 
-def _trim_metrics(path: Path, step: int) -> None:
-    """On resume: drop lines written after the checkpoint being resumed from."""
+def _trim_metrics(path: Path, n_lines: int) -> None:
+    """On resume: keep the first n_lines rows, those written before the checkpoint."""
     if not path.exists():
         return
     rows = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
-    keep = [ln for ln in rows if json.loads(ln).get("step", 0) <= step]
-    path.write_text("".join(ln + "\n" for ln in keep), encoding="utf-8")
+    path.write_text("".join(ln + "\n" for ln in rows[:n_lines]), encoding="utf-8")
+
+
+def _last_eval(path: Path) -> dict | None:
+    if not path.exists():
+        return None
+    rows = [json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    evals = [r for r in rows if r.get("kind") == "eval"]
+    return evals[-1] if evals else None
+
+
+class _HardStop(KeyboardInterrupt):
+    """A second Ctrl-C: stop at once, without saving (the step in progress may be half done)."""
+
+
+class _DeferredInterrupt:
+    """Ctrl-C during training sets a flag; the loop stops at the next safe point (after a whole
+    optimizer step, or after an evaluation and its checkpoint). A second Ctrl-C stops at once."""
+
+    def __init__(self):
+        self.requested, self._old = False, None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def _handler(self, signum, frame):
+        if self.requested:
+            raise _HardStop()
+        self.requested = True
+
+    def check(self) -> None:
+        if self.requested:
+            raise KeyboardInterrupt()
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+        return False
 
 
 def plot_metrics(metrics_path: str | os.PathLike, png_path: str | os.PathLike, unit: str = "nats") -> bool:
@@ -296,7 +339,8 @@ def train_lm(cfg: TrainConfig, model_cfg: LMConfig | None = None, *, resume: boo
             state = tuple(arrays[f"state/{i}"] for i in range(model.rnn.cell.n_states))
         elapsed0 = pos["elapsed"]
         running, run_n = pos.get("running", 0.0), pos.get("running_n", 0)
-        _trim_metrics(metrics_path, step)
+        n_lines = pos.get("metrics_lines", 0)
+        _trim_metrics(metrics_path, n_lines)
         log(f"resuming from {ckpt_path}: epoch {epoch + 1}, batch {batch0}, step {step}")
     else:
         data = prepare_data(cfg)
@@ -309,7 +353,7 @@ def train_lm(cfg: TrainConfig, model_cfg: LMConfig | None = None, *, resume: boo
         epoch_rng_state = rng_state_to_json(np.random.default_rng(cfg.seed))
         prev_valid = best_valid = None
         elapsed0 = 0.0
-        running, run_n = 0.0, 0
+        running, run_n, n_lines = 0.0, 0, 0
         out.mkdir(parents=True, exist_ok=True)
         metrics_path.write_text("", encoding="utf-8")
 
@@ -326,22 +370,32 @@ def train_lm(cfg: TrainConfig, model_cfg: LMConfig | None = None, *, resume: boo
             arrays.update({f"state/{i}": s for i, s in enumerate(st)})
         pos = {"epoch": ep, "batch": batch, "step": step, "epoch_rng": rng_state, "lr": opt.lr,
                "prev_valid": prev_valid, "best_valid": best_valid, "elapsed": elapsed(),
-               "running": running, "running_n": run_n}
+               "running": running, "running_n": run_n, "metrics_lines": n_lines}
         save_lm(ckpt_path, model, vocab, cfg, {"position": pos, "optim": om}, arrays)
 
-    def do_eval(ep_float: float) -> dict:
+    def log_row(row: dict) -> None:
+        nonlocal n_lines
+        _log(metrics_path, row)
+        n_lines += 1
+
+    def do_eval(ep_float: float, schedule: bool = True) -> dict:
+        """Held-out loss; with ``schedule`` it also drives the learning-rate halving (the
+        evaluation at a time-budget stop does not, so that a resumed run stays exact)."""
         nonlocal prev_valid, best_valid
         nll, n = evaluate(model, cfg, data)
         v = nll / max(n, 1)
         row = {"kind": "eval", "step": step, "epoch": round(ep_float, 4), "valid_loss": v,
                "valid_ppl": math.exp(min(v, 700)), "valid_bits": v / math.log(2), "lr": opt.lr,
                "elapsed": round(elapsed(), 3)}
-        if cfg.halve_lr and prev_valid is not None and v > prev_valid:
+        if not schedule:
+            row["partial_epoch"] = True
+        elif cfg.halve_lr and prev_valid is not None and v > prev_valid:
             opt.lr *= 0.5
             row["lr_halved_to"] = opt.lr
-        prev_valid = v
-        best_valid = v if best_valid is None else min(best_valid, v)
-        _log(metrics_path, row)
+        if schedule:
+            prev_valid = v
+            best_valid = v if best_valid is None else min(best_valid, v)
+        log_row(row)
         history.append(row)
         log(f"epoch {ep_float:6.2f}  step {step:6d}  held-out loss {v:.4f}  "
             f"perplexity {row['valid_ppl']:.2f}  bits/{unit_per} {row['valid_bits']:.3f}  "
@@ -350,64 +404,71 @@ def train_lm(cfg: TrainConfig, model_cfg: LMConfig | None = None, *, resume: boo
         return row
 
     next_b = batch0  # the first batch not yet applied: where an interrupt resumes
+    interrupt = _DeferredInterrupt()
     try:
-        while epoch < cfg.epochs:
-            rng = rng_from_json(epoch_rng_state)
-            batches = epoch_batches(cfg, data, rng, train=True)
-            if batch0 == 0 and cfg.level == "char":
-                state = None  # each epoch reads the stream from its start
-            bar = _progress(len(batches), f"epoch {epoch + 1}/{cfg.epochs}", cfg.progress)
-            if bar is not None:
-                bar.update(batch0)
-            for b in range(batch0, len(batches)):
-                inp, tgt, lengths = batches[b]
-                nll, n, grads, s_n = model.loss_and_grads(inp, tgt, lengths, state, cfg.bptt_truncate)
-                loss = nll / max(n, 1)
-                gnorm = clip_grad_norm(grads, cfg.clip_norm) if cfg.clip_norm else None
-                if not math.isfinite(loss) or (gnorm is not None and not math.isfinite(gnorm)):
-                    where = (f"the last good checkpoint is {ckpt_path}" if ckpt_path.exists()
-                             else "no checkpoint was written yet")
-                    raise TrainingStopped(f"loss became {loss} at step {step + 1} (epoch {epoch + 1}); "
-                                          f"stopped without updating; {where}; try a lower --lr or --clip-norm")
-                if cfg.clip_value:
-                    clip_grad_value(grads, cfg.clip_value)
-                opt.step(model.params, grads)
-                step += 1
-                state = s_n if cfg.level == "char" else None
-                next_b = b + 1
-                running, run_n = running + nll, run_n + n
+        with interrupt:
+            while epoch < cfg.epochs:
+                rng = rng_from_json(epoch_rng_state)
+                batches = epoch_batches(cfg, data, rng, train=True)
+                if batch0 == 0 and cfg.level == "char":
+                    state = None  # each epoch reads the stream from its start
+                bar = _progress(len(batches), f"epoch {epoch + 1}/{cfg.epochs}", cfg.progress)
                 if bar is not None:
-                    bar.set_postfix(loss=f"{loss:.3f}")
-                    bar.update(1)
-                if step % 50 == 0:
-                    _log(metrics_path, {"kind": "train", "step": step, "train_loss": running / run_n,
-                                        "lr": opt.lr, "grad_norm": gnorm, "elapsed": round(elapsed(), 3)})
-                    running, run_n = 0.0, 0
-                if cfg.time_budget is not None and time.perf_counter() - t_start >= cfg.time_budget:
+                    bar.update(batch0)
+                for b in range(batch0, len(batches)):
+                    inp, tgt, lengths = batches[b]
+                    nll, n, grads, s_n = model.loss_and_grads(inp, tgt, lengths, state, cfg.bptt_truncate)
+                    loss = nll / max(n, 1)
+                    gnorm = clip_grad_norm(grads, cfg.clip_norm) if cfg.clip_norm else None
+                    if not math.isfinite(loss) or (gnorm is not None and not math.isfinite(gnorm)):
+                        where = (f"the last good checkpoint is {ckpt_path}" if ckpt_path.exists()
+                                 else "no checkpoint was written yet")
+                        raise TrainingStopped(f"loss became {loss} at step {step + 1} (epoch {epoch + 1}); "
+                                              f"stopped without updating; {where}; try a lower --lr or --clip-norm")
+                    if cfg.clip_value:
+                        clip_grad_value(grads, cfg.clip_value)
+                    opt.step(model.params, grads)
+                    step += 1
+                    state = s_n if cfg.level == "char" else None
+                    next_b = b + 1
+                    running, run_n = running + nll, run_n + n
                     if bar is not None:
-                        bar.close()
-                    stopped_by = "time_budget"
-                    do_eval(epoch + (b + 1) / len(batches))  # before the checkpoint: it may halve lr
-                    if b + 1 < len(batches):
+                        bar.set_postfix(loss=f"{loss:.3f}")
+                        bar.update(1)
+                    if step % 50 == 0:
+                        log_row({"kind": "train", "step": step, "train_loss": running / run_n,
+                                 "lr": opt.lr, "grad_norm": gnorm, "elapsed": round(elapsed(), 3)})
+                        running, run_n = 0.0, 0
+                    if cfg.time_budget is not None and time.perf_counter() - t_start >= cfg.time_budget:
+                        if bar is not None:
+                            bar.close()
+                        stopped_by = "time_budget"
+                        do_eval(epoch + (b + 1) / len(batches), schedule=False)
+                        # b + 1 == len(batches) is a valid position too: the epoch's evaluation is due
                         checkpoint(epoch, b + 1, epoch_rng_state, state)
-                    else:
-                        checkpoint(epoch + 1, 0, rng_state_to_json(rng), None)
-                    raise _BudgetSpent
-            if bar is not None:
-                bar.close()
-            epoch, batch0, next_b = epoch + 1, 0, 0
-            epoch_rng_state = rng_state_to_json(rng)
-            if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
-                do_eval(epoch)
-                checkpoint(epoch, 0, epoch_rng_state, None)
+                        raise _BudgetSpent
+                    interrupt.check()
+                if bar is not None:
+                    bar.close()
+                if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs:
+                    do_eval(epoch + 1)  # an interrupt here resumes at this evaluation (next_b: all done)
+                    epoch, batch0, next_b = epoch + 1, 0, 0
+                    epoch_rng_state = rng_state_to_json(rng)
+                    checkpoint(epoch, 0, epoch_rng_state, None)
+                else:
+                    epoch, batch0, next_b = epoch + 1, 0, 0
+                    epoch_rng_state = rng_state_to_json(rng)
+                interrupt.check()
     except _BudgetSpent:
         pass
+    except _HardStop:
+        raise KeyboardInterrupt() from None  # mid-step: nothing saved, the last checkpoint stands
     except KeyboardInterrupt:
-        # the parameters are consistent between steps: keep the position so --resume continues
+        # between steps the parameters are consistent: keep the position so --resume continues
         checkpoint(epoch, next_b, epoch_rng_state, state)
         raise
 
-    last = history[-1] if history else do_eval(epoch)
+    last = history[-1] if history else _last_eval(metrics_path) or do_eval(epoch)
     return TrainResult(valid_nll=last["valid_loss"], perplexity=last["valid_ppl"],
                        bits_per_token=last["valid_bits"], steps=step, epochs_done=last["epoch"],
                        history=history, checkpoint=str(ckpt_path), stopped_by=stopped_by)

@@ -282,3 +282,26 @@ def test_error_via_subprocess_has_no_traceback(tmp_path):
     r = subprocess.run([sys.executable, "-m", "rnnkit", "eval", str(tmp_path / "nope.npz")],
                        capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
     _assert_one_line_error(r.returncode, r.stdout, r.stderr, "not found")
+
+
+def test_error_negative_seed_is_usage_error(char_run):
+    code, stdout, stderr = _run(["generate", char_run, "--seed", "-1"])
+    assert code == 2 and "Traceback" not in stderr and "--seed" in stderr
+
+
+def test_error_bad_threads_env_is_usage_error(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), RNNKIT_THREADS="abc")
+    r = subprocess.run([sys.executable, "-m", "rnnkit", "gradcheck", "--cell", "rnn"],
+                       capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "--threads" in r.stderr
+
+
+def test_error_out_of_memory_is_one_line(tmp_path, corpora):
+    _assert_one_line_error(*_run(["train", "lm", "--corpus", corpora["word"], "--embed-size",
+                                  "100000000000", "--out", tmp_path, "--no-progress"]),
+                           "out of memory")
+
+
+def test_error_word_vocab_size_too_small_names_the_flag(tmp_path, corpora):
+    _assert_one_line_error(*_run(["train", "lm", "--corpus", corpora["word"], "--vocab-size", "3",
+                                  "--out", tmp_path, "--no-progress"]), "--vocab-size")

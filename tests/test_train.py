@@ -328,16 +328,62 @@ def test_checkpoint_contents(char_run):
     assert vocab.itos == data.vocab.itos
 
 
-def test_time_budget_checkpoint_matches_its_eval_row(tmp_path, monkeypatch):
+def test_time_budget_eval_leaves_the_schedule_alone(tmp_path, monkeypatch):
+    """The evaluation at a time-budget stop is logged (marked partial_epoch) but does not drive the
+    learning-rate schedule: an uninterrupted run never makes it, so a resumed run stays exact."""
     losses = iter([2.0, 3.0, 4.0])
 
     monkeypatch.setattr(train_mod, "evaluate", lambda m, c, d: (next(losses) * 100.0, 100))
     cfg = _word_cfg(tmp_path, epochs=2, optimizer="sgd", lr=0.5)
     train_lm(cfg, _small_model(), **QUIET)  # evals 2.0, 3.0: lr 0.5 -> 0.25
-    train_lm(replace(cfg, epochs=3, time_budget=1e-9), resume=True, **QUIET)  # eval 4.0: -> 0.125
+    train_lm(replace(cfg, epochs=3, time_budget=1e-9), resume=True, **QUIET)  # partial eval 4.0
     last = _eval_rows(tmp_path)[-1]
-    assert last["valid_loss"] == 4.0 and last["lr_halved_to"] == 0.125
+    assert last["valid_loss"] == 4.0 and last["partial_epoch"] and "lr_halved_to" not in last
     pos = json.loads(np.load(tmp_path / "checkpoint.npz", allow_pickle=False)["__meta__"].tobytes())["position"]
-    # what --resume continues with must agree with what metrics.jsonl (which keeps this row) says
-    assert pos["lr"] == last["lr_halved_to"]
-    assert pos["prev_valid"] == last["valid_loss"]
+    assert pos["lr"] == 0.25 and pos["prev_valid"] == 3.0
+
+
+def test_time_budget_stop_then_resume_is_exact_when_the_lr_is_halved(tmp_path):
+    """A real run whose held-out loss goes up (SGD, lr 5, no clipping) halves its learning rate;
+    stopping it by a time budget after one step and resuming gives the uninterrupted parameters."""
+    kw = dict(optimizer="sgd", lr=5.0, clip_norm=None)
+    full = train_lm(_word_cfg(tmp_path / "full", **kw), _small_model(), **QUIET)
+    part = _word_cfg(tmp_path / "part", time_budget=1e-9, **kw)
+    train_lm(part, _small_model(), **QUIET)
+    resumed = train_lm(replace(part, time_budget=None), resume=True, **QUIET)
+    assert any("lr_halved_to" in r for r in _eval_rows(tmp_path / "full"))
+    a, _, _, _ = load_lm(tmp_path / "full" / "checkpoint.npz")
+    b, _, _, _ = load_lm(tmp_path / "part" / "checkpoint.npz")
+    for k in a.params:
+        assert np.array_equal(a.params[k], b.params[k]), k
+    assert resumed.valid_nll == full.valid_nll
+
+
+def test_interrupt_during_epoch_end_evaluation_resumes_at_that_evaluation(tmp_path, monkeypatch):
+    kw = dict(optimizer="sgd", lr=5.0, clip_norm=None, epochs=3)
+    full = train_lm(_word_cfg(tmp_path / "full", **kw), _small_model(), **QUIET)
+    calls = {"n": 0}
+    real = train_mod.evaluate
+
+    def flaky(*a):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*a)
+
+    monkeypatch.setattr(train_mod, "evaluate", flaky)
+    cfg = _word_cfg(tmp_path / "part", **kw)
+    with pytest.raises(KeyboardInterrupt):
+        train_lm(cfg, _small_model(), **QUIET)
+    monkeypatch.setattr(train_mod, "evaluate", real)
+    resumed = train_lm(cfg, resume=True, **QUIET)
+    assert [r["valid_loss"] for r in _eval_rows(tmp_path / "part")] == \
+        [r["valid_loss"] for r in _eval_rows(tmp_path / "full")]
+    assert resumed.valid_nll == full.valid_nll
+
+
+def test_resuming_a_finished_run_adds_no_evaluation(tmp_path):
+    cfg = _word_cfg(tmp_path, epochs=1)
+    first = train_lm(cfg, _small_model(), **QUIET)
+    again = train_lm(cfg, resume=True, **QUIET)
+    assert len(_eval_rows(tmp_path)) == 1 and again.valid_nll == first.valid_nll

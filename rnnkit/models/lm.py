@@ -14,13 +14,13 @@ recurrent layer, so an optimizer that updates ``model.params`` in place updates 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import RnnkitError
 from ..functional import as_dtype, check_ids, softmax_cross_entropy
-from ..layers.dense import embedding_backward, linear_backward, linear_forward
+from ..layers.dense import embedding_backward, embedding_forward, linear_backward, linear_forward
 from ..layers.recurrent import recurrent_backward, recurrent_forward
 from ..layers.registry import CELLS, make_recurrent
 from ..layers.stepper import Stepper
@@ -109,7 +109,7 @@ class LanguageModel:
         targets = check_ids(targets, V, "targets")
         if targets.shape != inputs.shape:
             raise RnnkitError(f"targets {targets.shape} and inputs {inputs.shape} differ in shape")
-        e = self.params["embed.weight"][inputs]  # (T, B, D): row gather, no one-hot product
+        e = embedding_forward(self.params["embed.weight"], inputs)  # (T, B, D): a row gather
         y, state_n, cache = recurrent_forward(self.rnn.cell, self.rnn.params, e, state0, lengths,
                                               input_size=self.config.embed_size,
                                               hidden_size=self.config.hidden_size, dtype=self.rnn.dtype)
@@ -171,5 +171,3 @@ class LanguageModel:
             h = st.step(tok)
         return out
 
-    def config_dict(self) -> dict:
-        return asdict(self.config)
