@@ -77,7 +77,6 @@ class LSTMCell(Cell):
 
     gates = 4
     n_states = 2
-    separate_hh_grad = False
     bias_hh_in_xp = None
     keeps_xp = True
 
