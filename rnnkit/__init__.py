@@ -6,7 +6,8 @@ central differences and against PyTorch. Arrays are time-major: (T, B, F).
 
 from .errors import RnnkitError
 from .gradcheck import GradcheckResult, gradcheck
-from .layers import GRU, LSTM, RNN
+from .layers import GRU, LSTM, RNN, Cell, StepFunction, make_recurrent, register_cell
+from .module import Module
 
 __version__ = "0.1.0"
-__all__ = ["RNN", "LSTM", "GRU", "gradcheck", "GradcheckResult", "RnnkitError", "__version__"]
+__all__ = ["RNN", "LSTM", "GRU", "Cell", "Module", "StepFunction", "make_recurrent", "register_cell", "gradcheck", "GradcheckResult", "RnnkitError", "__version__"]

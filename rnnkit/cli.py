@@ -1,12 +1,18 @@
-"""The command line: ``rnnkit train lm``, ``rnnkit generate``, ``rnnkit eval``, ``rnnkit gradcheck``.
+"""The command line: ``rnnkit train TASK``, ``eval``, ``generate``, ``predict``, ``gradcheck``.
 
     rnnkit train lm --time-budget 60                 # word LM on the embedded corpus, ~1 minute
     rnnkit train lm --level char --cell lstm --corpus my.txt --out runs/char
     rnnkit generate runs/lm -n 5 --temperature 0.8
     rnnkit eval runs/lm --json
+    rnnkit predict RUN INPUT ...                     # whatever the run's task predicts
 
-Bad input (missing or non-UTF-8 files, empty corpora, corrupt checkpoints, bad settings) ends with a
-one-line message on stderr and exit status 2, never a traceback.
+``rnnkit train TASK`` builds its flags from the task's config dataclasses (``Config`` for data,
+``ModelConfig``) and the shared :class:`~rnnkit.fit.FitConfig`: every task's flags look alike, and
+each help text says its default once. ``--resume`` keeps the checkpoint's model, data and training
+settings: a flag that differs from them is a one-line error naming it, except the few a resumed run
+may change (``--epochs``, ``--time-budget``, ``--lr``, ``--eval-every``, ``--log-every``).
+
+Bad input ends with a one-line message on stderr and exit status 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -16,10 +22,15 @@ import json
 import math
 import os
 import sys
+import types
+import typing
+from dataclasses import MISSING, fields
 from pathlib import Path
 
-
 from .errors import RnnkitError
+
+# flags that the CLI adds itself, beside the config fields
+_RUN_FLAGS = ("out", "resume", "overwrite", "progress", "samples")
 
 
 def _int_at_least(lo: int):
@@ -48,10 +59,88 @@ def _positive_float(s: str) -> float:
     return v
 
 
+def _nonnegative_float(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {s!r}") from None
+    if not v >= 0 or not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {s}")
+    return v
+
+
+def _fraction(s: str) -> float:
+    v = _nonnegative_float(s)
+    if not 0 < v < 1:
+        raise argparse.ArgumentTypeError(f"expected a number strictly between 0 and 1, got {s}")
+    return v
+
+
+# numbers that must be positive / may be zero / are fractions, by field name
+_FLOAT_TYPES = {"valid_fraction": _fraction, "dropout": _nonnegative_float,
+                "weight_decay": _nonnegative_float, "forget_bias": float}
+_INT_TYPES = {"seed": _nonnegative_int, "bptt_truncate": _nonnegative_int}
+
+
+def _base_type(tp):
+    """int | None -> (int, True)."""
+    if isinstance(tp, str):
+        tp = eval(tp, {}, {})  # annotations are strings under `from __future__ import annotations`
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return args[0], True
+    return tp, False
+
+
+def _add_config_flags(group, cls, dests: dict, section: str) -> None:
+    """One flag per field of the dataclass ``cls`` (``metadata={"cli": False}`` skips a field)."""
+    for f in fields(cls):
+        md = f.metadata
+        if md.get("cli", True) is False or f.name in dests:
+            continue
+        dests[f.name] = section
+        flag = "--" + f.name.replace("_", "-")
+        tp, optional = _base_type(f.type)
+        default = f.default if f.default is not MISSING else None
+        helptext = md.get("help", "")
+        if tp is bool:
+            if default:
+                group.add_argument(md.get("negative", f"--no-{f.name.replace('_', '-')}"),
+                                   dest=f.name, action="store_false", default=argparse.SUPPRESS,
+                                   help=f"{helptext} (on by default; this turns it off)")
+            else:
+                group.add_argument(flag, dest=f.name, action="store_true",
+                                   default=argparse.SUPPRESS, help=helptext)
+            continue
+        if tp is int:
+            conv = _INT_TYPES.get(f.name, _positive_int)
+        elif tp is float:
+            conv = _FLOAT_TYPES.get(f.name, _positive_float)
+        else:
+            conv = str
+        shown = "none" if default is None else default
+        kw = dict(dest=f.name, type=conv, default=argparse.SUPPRESS,
+                  help=f"{helptext} (default: {shown})")
+        if "choices" in md:
+            kw["choices"] = md["choices"]
+        if "metavar" in md:
+            kw["metavar"] = md["metavar"]
+        group.add_argument(flag, **kw)
+        if optional and default is not None:
+            group.add_argument(f"--no-{f.name.replace('_', '-')}", dest=f.name,
+                               action="store_const", const=None, default=argparse.SUPPRESS,
+                               help=f"turn {flag} off")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from .fit import FitConfig
+    from .layers.registry import cell_names
+    from .tasks import get_task, task_names
+
     p = argparse.ArgumentParser(prog="rnnkit", description=(
-        "Recurrent neural networks from first principles in NumPy: train, sample and evaluate "
-        "language models; check gradients."))
+        "Recurrent neural networks from first principles in NumPy: train, evaluate and use "
+        "models; check gradients."))
     p.add_argument("--version", action="version", version=_version())
     p.add_argument("--threads", type=_positive_int, default=os.environ.get("RNNKIT_THREADS", "1"),
                    help="BLAS threads (default 1, or $RNNKIT_THREADS): the small per-step products "
@@ -59,75 +148,66 @@ def build_parser() -> argparse.ArgumentParser:
                    "collapse under two; needs threadpoolctl")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    tr = sub.add_parser("train", help="train a model", description="Train a model.")
-    trs = tr.add_subparsers(dest="model", required=True, metavar="MODEL")
-    lm = trs.add_parser("lm", help="a word- or character-level language model",
-                        description="Train a recurrent language model on a text file or on the "
-                        "embedded corpus (CPython's English documentation), then print perplexity "
-                        "and samples. Writes checkpoint.npz, metrics.jsonl and loss.png to --out.",
-                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    g = lm.add_argument_group("data")
-    g.add_argument("--corpus", metavar="PATH", help="UTF-8 text file (default: the embedded corpus)")
-    g.add_argument("--level", choices=["word", "char"], default="word")
-    g.add_argument("--vocab-size", type=_positive_int, default=4000, help="vocabulary cap, special tokens included")
-    g.add_argument("--no-lower", dest="lower", action="store_false", help="keep case (word level)")
-    g.add_argument("--max-sentences", type=_positive_int, help="use at most this many sentences (word level)")
-    g.add_argument("--valid-fraction", type=float, default=0.1, help="held-out share of the corpus")
-    g = lm.add_argument_group("model")
-    g.add_argument("--cell", choices=["rnn", "lstm", "gru"], default="rnn")
-    g.add_argument("--hidden-size", type=_positive_int, default=128)
-    g.add_argument("--embed-size", type=_positive_int, default=64)
-    g.add_argument("--nonlinearity", choices=["tanh", "relu"], default="tanh", help="Elman cell")
-    g.add_argument("--forget-bias", type=float, default=1.0, help="LSTM forget-gate bias at init")
-    g.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    g = lm.add_argument_group("training")
-    g.add_argument("--optimizer", choices=["sgd", "adagrad", "rmsprop", "adam"], default="adam")
-    g.add_argument("--lr", type=_positive_float, default=3e-3, help="learning rate")
-    g.add_argument("--epochs", type=_positive_int, help="passes over the training data (default 20; "
-                   "with --resume: the checkpoint's)")
-    g.add_argument("--time-budget", type=_positive_float, metavar="SECONDS",
-                   help="stop after this many seconds of training (checkpointed; --resume goes on)")
-    g.add_argument("--batch-size", type=_positive_int, default=32)
-    g.add_argument("--bptt", type=_positive_int, default=64,
-                   help="char level: chunk length; the state is carried across chunks, the gradient is not")
-    g.add_argument("--bptt-truncate", type=int, metavar="K",
-                   help="the gradient from each output flows back at most K steps (default: full BPTT)")
-    g.add_argument("--clip-norm", type=_positive_float, default=5.0, help="clip the global gradient norm")
-    g.add_argument("--no-clip-norm", dest="clip_norm", action="store_const", const=None)
-    g.add_argument("--clip-value", type=_positive_float, help="clip each gradient entry to [-V, V]")
-    g.add_argument("--eval-every", type=_positive_int, default=1, help="epochs between held-out evaluations")
-    g.add_argument("--no-lr-halving", dest="halve_lr", action="store_false",
-                   help="keep the learning rate when the held-out loss goes up")
-    g.add_argument("--seed", type=_nonnegative_int, default=0)
-    g.add_argument("--out", default="runs/lm", help="output folder")
-    g.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
-    g.add_argument("--no-progress", dest="progress", action="store_const", const=False,
-                   help="no progress bar (it is off anyway when stderr is not a terminal)")
-    g.add_argument("--samples", type=int, default=5, help="sentences (or 300-char passages / 100) to print at the end")
+    tr = sub.add_parser("train", help="train a model", description="Train a model for a task.")
+    trs = tr.add_subparsers(dest="task", required=True, metavar="TASK")
+    for name in task_names():
+        cls = get_task(name)
+        tp = trs.add_parser(name, help=cls.description.split(".")[0].lower(),
+                            description=cls.description + " Writes checkpoint.npz, metrics.jsonl "
+                            "and loss.png to --out.")
+        dests: dict = {}
+        _add_config_flags(tp.add_argument_group("data"), cls.Config, dests, "task")
+        _add_config_flags(tp.add_argument_group("model"), cls.ModelConfig, dests, "model")
+        _add_config_flags(tp.add_argument_group("training"), FitConfig, dests, "fit")
+        tp.set_defaults(_dests=dests)
+        g = tp.add_argument_group("run")
+        g.add_argument("--out", default=argparse.SUPPRESS,
+                       help=f"output folder (default: runs/{name})")
+        g.add_argument("--resume", action="store_true",
+                       help="continue the run in --out exactly where it stopped")
+        g.add_argument("--overwrite", action="store_true",
+                       help="start over in an --out that already holds a run")
+        g.add_argument("--no-progress", dest="progress", action="store_const", const=False,
+                       default=None, help="no progress bar (off anyway when stderr is not a terminal)")
+        g.add_argument("--samples", type=_nonnegative_int, default=5,
+                       help="examples to print at the end (default: 5)")
+        for action in tp._actions:  # the cell flag lists every registered cell
+            if action.dest == "cell":
+                action.choices = cell_names()
 
-    for name, helptext in (("generate", "sample text from a trained language model"),
-                           ("eval", "held-out perplexity of a trained language model")):
-        sp = sub.add_parser(name, help=helptext, description=helptext[0].upper() + helptext[1:] + ".",
-                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-        sp.add_argument("checkpoint", help="a checkpoint .npz file or the run folder that holds checkpoint.npz")
-        if name == "generate":
-            sp.add_argument("-n", "--num", type=_positive_int, default=5, help="sentences (word) or passages (char)")
-            sp.add_argument("--length", type=_positive_int, default=300, help="characters per passage / max words")
-            sp.add_argument("--prompt", default="", help="text to start from")
-            sp.add_argument("--temperature", type=_positive_float, default=0.8)
-            sp.add_argument("--top-k", type=_positive_int)
-            sp.add_argument("--allow-unk", action="store_true", help="allow the unknown token (default: resample)")
-            sp.add_argument("--seed", type=_nonnegative_int, default=0)
-        else:
-            sp.add_argument("--corpus", metavar="PATH",
-                            help="evaluate on this whole file instead of the held-out part of the training corpus")
-            sp.add_argument("--json", action="store_true", help="print one JSON object")
+    ev = sub.add_parser("eval", help="held-out metrics of a trained model",
+                        description="Held-out metrics of a trained model (the held-out part of its "
+                        "data as split when training).")
+    ev.add_argument("checkpoint", help="a checkpoint .npz file or the run folder that holds checkpoint.npz")
+    ev.add_argument("--corpus", metavar="PATH",
+                    help="language models: evaluate on this whole file instead")
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+
+    ge = sub.add_parser("generate", help="sample text from a trained language model",
+                        description="Sample text from a trained language model.")
+    ge.add_argument("checkpoint", help="a checkpoint .npz file or the run folder that holds checkpoint.npz")
+    ge.add_argument("-n", "--num", type=_positive_int, default=5,
+                    help="sentences (word) or passages (char) (default: 5)")
+    ge.add_argument("--length", type=_positive_int, default=300,
+                    help="characters per passage / max words (default: 300)")
+    ge.add_argument("--prompt", default="", help="text to start from")
+    ge.add_argument("--temperature", type=_positive_float, default=0.8, help="(default: 0.8)")
+    ge.add_argument("--top-k", type=_positive_int, help="sample among the K likeliest tokens")
+    ge.add_argument("--allow-unk", action="store_true", help="allow the unknown token (default: resample)")
+    ge.add_argument("--seed", type=_nonnegative_int, default=0, help="(default: 0)")
+
+    pr = sub.add_parser("predict", help="apply a trained model to inputs",
+                        description="Apply a trained model to inputs given as arguments, or one "
+                        "per line on stdin when there are none.")
+    pr.add_argument("checkpoint", help="a checkpoint .npz file or the run folder that holds checkpoint.npz")
+    pr.add_argument("inputs", nargs="*", help="inputs (default: one per line from stdin)")
+    pr.add_argument("--top", type=_positive_int, default=5, help="candidates to show (default: 5)")
 
     gc = sub.add_parser("gradcheck", help="check every cell's BPTT against central differences",
                         description="Compare hand-written gradients with central differences in "
                         "float64 for each cell and for the language model; exit 1 on failure.")
-    gc.add_argument("--cell", choices=["rnn", "lstm", "gru", "all"], default="all")
-    gc.add_argument("--tol", type=float, default=1e-6)
+    gc.add_argument("--cell", choices=cell_names() + ["all"], default="all")
+    gc.add_argument("--tol", type=_positive_float, default=1e-6, help="(default: 1e-6)")
     return p
 
 
@@ -141,11 +221,13 @@ def main(argv: list[str] | None = None) -> int:
     limiter = _limit_blas_threads(args.threads)  # noqa: F841  (kept alive for the command)
     try:
         if args.command == "train":
-            return _cmd_train_lm(args)
+            return _cmd_train(args)
         if args.command == "generate":
             return _cmd_generate(args)
         if args.command == "eval":
             return _cmd_eval(args)
+        if args.command == "predict":
+            return _cmd_predict(args)
         return _cmd_gradcheck(args)
     except MemoryError:
         print("rnnkit: error: out of memory: choose smaller sizes (--hidden-size, --embed-size, "
@@ -153,10 +235,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except (RnnkitError, OSError) as exc:
         msg = str(exc) if isinstance(exc, RnnkitError) else f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
-        print(f"rnnkit: error: {msg}", file=sys.stderr)
+        print(f"rnnkit: error: {msg.splitlines()[0] if msg else type(exc).__name__}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("rnnkit: interrupted", file=sys.stderr)
+        print("rnnkit: interrupted; nothing was saved", file=sys.stderr)
         return 130
 
 
@@ -169,68 +251,102 @@ def _limit_blas_threads(n: int):
     return threadpool_limits(limits=n, user_api="blas")
 
 
-def _ckpt_path(s: str) -> Path:
-    p = Path(s)
-    return p / "checkpoint.npz" if p.is_dir() else p
+def _given(a, dests: dict, section: str) -> dict:
+    return {k: getattr(a, k) for k, s in dests.items() if s == section and hasattr(a, k)}
 
 
-def _cmd_train_lm(a) -> int:
-    from .models.lm import LMConfig
-    from .train import TrainConfig, load_lm, train_config_from, train_lm
+def _check_resume_flags(task_cls, a, meta: dict) -> None:
+    """A flag given with --resume must agree with the checkpoint (or be one that may change)."""
+    stored = {"task": meta["task_config"], "model": meta["model_config"], "fit": meta.get("fit") or {}}
+    allowed = set(task_cls.resume_overridable)
+    for name, section in a._dests.items():
+        if not hasattr(a, name) or (section == "fit" and name in allowed):
+            continue
+        given, have = getattr(a, name), stored[section].get(name)
+        if name == "corpus" and given is not None:
+            given = os.path.abspath(given)
+        if given != have:
+            flag = "--" + name.replace("_", "-")
+            raise RnnkitError(f"{flag} {given} differs from the checkpoint's {have}: a resumed run "
+                              f"keeps its model, data and training settings (only "
+                              f"{', '.join('--' + x.replace('_', '-') for x in sorted(allowed))} may change)")
 
+
+def _cmd_train(a) -> int:
+    from .fit import FitConfig, Interrupted, fit
+    from .rundir import RunDir, config_from, load_model, resume_state
+    from .tasks import get_task
+
+    task_cls = get_task(a.task)
+    out = getattr(a, "out", f"runs/{a.task}")
+    run = RunDir(out)
+    if a.resume and a.overwrite:
+        raise RnnkitError("--resume and --overwrite exclude each other")
     if a.resume:
-        _, _, meta, _ = load_lm(Path(a.out) / "checkpoint.npz")
-        over = {"out": a.out, "time_budget": a.time_budget, "progress": a.progress}
-        if a.epochs is not None:
-            over["epochs"] = a.epochs
-        cfg = train_config_from(meta, **over)
-        mcfg = None
+        if not run.checkpoint.exists():
+            raise RnnkitError(f"nothing to resume: {run.checkpoint} does not exist")
+        task, model, meta, arrays = load_model(run.checkpoint)
+        if meta["task"] != a.task:
+            raise RnnkitError(f"{out} holds a {meta['task']} run, not {a.task}")
+        _check_resume_flags(task_cls, a, meta)
+        fit_cfg = config_from(FitConfig, meta.get("fit") or {}, "fit")
+        for k, v in _given(a, a._dests, "fit").items():
+            setattr(fit_cfg, k, v)
+        rs = resume_state(meta, arrays)
+        if hasattr(a, "lr"):
+            rs["position"]["lr"] = a.lr
     else:
-        cfg = TrainConfig(level=a.level, corpus=a.corpus, lower=a.lower, vocab_size=a.vocab_size,
-                          max_sentences=a.max_sentences, valid_fraction=a.valid_fraction,
-                          batch_size=a.batch_size, bptt=a.bptt, bptt_truncate=a.bptt_truncate,
-                          optimizer=a.optimizer, lr=a.lr, clip_norm=a.clip_norm, clip_value=a.clip_value,
-                          epochs=a.epochs or 20, time_budget=a.time_budget, eval_every=a.eval_every,
-                          halve_lr=a.halve_lr, seed=a.seed, out=a.out, progress=a.progress)
-        mcfg = LMConfig(vocab_size=0, embed_size=a.embed_size, hidden_size=a.hidden_size, cell=a.cell,
-                        nonlinearity=a.nonlinearity, forget_bias=a.forget_bias, dtype=a.dtype, seed=a.seed)
+        tcfg = task_cls.Config(**_given(a, a._dests, "task"))
+        mcfg = task_cls.ModelConfig(**_given(a, a._dests, "model"))
+        fit_cfg = FitConfig(**_given(a, a._dests, "fit")).validate()
+        if hasattr(tcfg, "seed"):
+            tcfg.seed = fit_cfg.seed
+        rs = None
+    run.open(resume=a.resume, overwrite=a.overwrite)  # lock, refuse to overwrite
     try:
-        res = train_lm(cfg.validate(), mcfg, resume=a.resume)
-    except KeyboardInterrupt:
-        print(f"rnnkit: interrupted; the position is saved in {Path(cfg.out) / 'checkpoint.npz'}: "
-              f"continue with  rnnkit train lm --out {cfg.out} --resume", file=sys.stderr)
-        return 130
-    unit = "char" if cfg.level == "char" else "word"
-    print(f"\nheld-out perplexity {res.perplexity:.2f} ({res.bits_per_token:.3f} bits/{unit}) "
-          f"after {res.steps} steps ({res.stopped_by.replace('_', ' ')}); checkpoint {res.checkpoint}")
-    if a.samples > 0:
-        print("samples:")
-        _print_samples(res.checkpoint, n=a.samples, length=300, prompt="", temperature=0.8, top_k=None,
-                       allow_unk=False, seed=cfg.seed)
+        if not a.resume:
+            task = task_cls(tcfg)  # Ctrl-C here saves nothing, and says so
+            model = task.build_model(mcfg, seed=fit_cfg.seed)
+        try:
+            res = fit(task, model, fit_cfg, run, resume_state=rs, progress=a.progress)
+        except Interrupted as exc:
+            why = "terminated" if exc.terminated else "interrupted"
+            print(f"rnnkit: {why}; the position is saved in {exc.checkpoint}: continue with  "
+                  f"rnnkit train {a.task} --out {out} --resume", file=sys.stderr)
+            return 143 if exc.terminated else 130
+        task.after_training(model, res, out, samples=a.samples, seed=fit_cfg.seed)
+    finally:
+        run.close()
     return 0
 
 
-def _print_samples(ckpt, n, length, prompt, temperature, top_k, allow_unk, seed) -> None:
-    from .generate import generate_text
-    for line in generate_text(_ckpt_path(str(ckpt)), n=n, length=length, prompt=prompt,
-                              temperature=temperature, top_k=top_k, allow_unk=allow_unk, seed=seed):
-        print(f"  {line}")
-
-
 def _cmd_generate(a) -> int:
-    _print_samples(a.checkpoint, a.num, a.length, a.prompt, a.temperature, a.top_k, a.allow_unk, a.seed)
+    from .generate import generate_text
+    for line in generate_text(a.checkpoint, n=a.num, length=a.length, prompt=a.prompt,
+                              temperature=a.temperature, top_k=a.top_k, allow_unk=a.allow_unk,
+                              seed=a.seed):
+        print(f"  {line}")
     return 0
 
 
 def _cmd_eval(a) -> int:
     from .generate import evaluate_checkpoint
-    r = evaluate_checkpoint(_ckpt_path(a.checkpoint), a.corpus)
+    r = evaluate_checkpoint(a.checkpoint, a.corpus)
     if a.json:
         print(json.dumps(r))
-    else:
+    elif "unit" in r:
         print(f"{r['tokens']} {r['unit']}s: loss {r['nll']:.4f} nats/{r['unit']}, perplexity "
               f"{r['perplexity']:.2f}, {r['bits']:.3f} bits/{r['unit']}")
+    else:
+        print("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items()))
     return 0
+
+
+def _cmd_predict(a) -> int:
+    from .rundir import load_model
+    task, model, _, _ = load_model(a.checkpoint, load_data=False)
+    inputs = a.inputs or [ln.rstrip("\n") for ln in sys.stdin if ln.strip()]
+    return task.predict(model, inputs, a)
 
 
 def _cmd_gradcheck(a) -> int:

@@ -1,18 +1,17 @@
-"""Use a trained language-model checkpoint: sample text, measure held-out perplexity.
+"""Use a trained language model: sample text, measure perplexity on a held-out part or a file.
 
-    generate_text("runs/lm/checkpoint.npz", n=5)      # list of sentences (word) or passages (char)
-    evaluate_checkpoint("runs/lm/checkpoint.npz")     # {"nll", "perplexity", "bits", ...}
+    generate_text("runs/lm", n=5)            # list of sentences (word) or passages (char)
+    evaluate_checkpoint("runs/lm")           # {"loss", "ppl", "bits", "tokens", ...}
 """
 
 from __future__ import annotations
 
-import math
+import sys
 
 import numpy as np
 
 from .data import load_text, split_sentences, tokenize_chars, tokenize_words
 from .errors import RnnkitError
-from .train import Data, evaluate, load_lm, prepare_data, train_config_from
 
 
 def detokenize(tokens: list[str]) -> str:
@@ -28,24 +27,23 @@ def detokenize(tokens: list[str]) -> str:
                 out.append(("" if glue_next else " ") + tok)
             glue_next, quote_open = not quote_open, not quote_open
             continue
-        closing = tok in ".,;:!?%)]}" or tok.startswith("'")
+        closing = tok in ".,;:!?%)]}" or tok.startswith("'") or tok == "n't"
         out.append(tok if glue_next or closing else " " + tok)
         glue_next = tok in "([{"
     s = "".join(out)
     return s[:1].upper() + s[1:]
 
 
-def generate_text(path, n: int = 5, length: int = 300, prompt: str = "", temperature: float = 0.8,
-                  top_k: int | None = None, allow_unk: bool = False, seed: int = 0) -> list[str]:
+def sample_text(model, task, n: int = 5, length: int = 300, prompt: str = "",
+                temperature: float = 0.8, top_k: int | None = None, allow_unk: bool = False,
+                seed: int = 0, warn=None) -> list[str]:
     """n sentences (word model: from sentence-start to sentence-end, at most ``length`` words) or n
     passages of ``length`` characters (char model), continuing ``prompt`` when given."""
-    model, vocab, meta, _ = load_lm(path)
-    level = (meta.get("train") or {}).get("level", "word")
-    lower = (meta.get("train") or {}).get("lower", True)
+    vocab, cfg = task.vocab, task.cfg
     rng = np.random.default_rng(seed)
     banned = () if allow_unk or vocab.unk_id is None else (vocab.unk_id,)
-    if level == "char":
-        toks = tokenize_chars(prompt)
+    if cfg.level == "char":
+        toks = tokenize_chars(prompt.replace("\r\n", "\n"))
         unknown = [t for t in toks if t not in vocab]
         if unknown:
             raise RnnkitError(f"prompt has characters the model never saw: {''.join(sorted(set(unknown)))!r}")
@@ -57,7 +55,10 @@ def generate_text(path, n: int = 5, length: int = 300, prompt: str = "", tempera
         rest = np.repeat(ids[1:, None], n, axis=1) if len(ids) > 1 else None
         out = model.sample(start, length, rng, temperature=temperature, top_k=top_k, banned=banned, prompt=rest)
         return [prompt + "".join(vocab.decode(col)) for col in out.T]
-    toks = tokenize_words(prompt, lower=lower)
+    toks = tokenize_words(prompt, lower=cfg.lower)
+    unknown = sorted({t for t in toks if t not in vocab})
+    if unknown:
+        (warn or _warn)(f"prompt words the model does not know, read as <unk>: {' '.join(unknown)}")
     rest = np.repeat(vocab.encode(toks)[:, None], n, axis=1) if toks else None
     banned += (vocab.bos_id,) + ((vocab.pad_id,) if vocab.pad_id is not None else ())
     out = model.sample(np.full(n, vocab.bos_id), length, rng, temperature=temperature, top_k=top_k,
@@ -71,23 +72,43 @@ def generate_text(path, n: int = 5, length: int = 300, prompt: str = "", tempera
     return lines
 
 
+def _warn(msg: str) -> None:
+    print(f"rnnkit: warning: {msg}", file=sys.stderr)
+
+
+def generate_text(path, n: int = 5, length: int = 300, prompt: str = "", temperature: float = 0.8,
+                  top_k: int | None = None, allow_unk: bool = False, seed: int = 0) -> list[str]:
+    """Samples from the language model saved at ``path`` (a checkpoint or its run folder)."""
+    from .rundir import load_model
+    task, model, _, _ = load_model(path, load_data=False)
+    if task.name != "lm":
+        raise RnnkitError(f"{path} holds a {task.name} model; generate works on language models")
+    return sample_text(model, task, n, length, prompt, temperature, top_k, allow_unk, seed)
+
+
 def evaluate_checkpoint(path, corpus: str | None = None) -> dict:
-    """Average negative log-likelihood, perplexity and bits per token on the held-out part of the
-    training corpus (as split when training) or on a whole other file."""
-    model, vocab, meta, _ = load_lm(path)
-    cfg = train_config_from(meta)
-    if corpus is None:
-        data = prepare_data(cfg, vocab)
-    else:
+    """Held-out metrics of any task's checkpoint (the held-out part of its data as split when
+    training); for a language model, ``corpus`` evaluates on a whole other file instead."""
+    from .fit import evaluate
+    from .rundir import load_model
+    task, model, _, _ = load_model(path, load_data=corpus is None)
+    if corpus is not None:
+        if task.name != "lm":
+            raise RnnkitError("--corpus applies to language models only")
         text = load_text(corpus)
-        if cfg.level == "char":
-            valid = vocab.encode(tokenize_chars(text))
+        vocab = task.vocab
+        if task.cfg.level == "char":
+            task.valid = vocab.encode(tokenize_chars(text))
         else:
-            valid = [vocab.encode(t) for t in (tokenize_words(s, lower=cfg.lower) for s in split_sentences(text)) if t]
-            if not valid:
+            task.valid = [vocab.encode(t) for t in (tokenize_words(s, lower=task.cfg.lower)
+                                                    for s in split_sentences(text)) if t]
+            if not task.valid:
                 raise RnnkitError(f"no sentences in {corpus}")
-        data = Data(vocab, None, valid)
-    nll, n = evaluate(model, cfg, data)
-    v = nll / max(n, 1)
-    return {"checkpoint": str(path), "unit": "char" if cfg.level == "char" else "word", "tokens": n,
-            "nll": v, "perplexity": math.exp(min(v, 700)), "bits": v / math.log(2)}
+    r = evaluate(task, model, "valid")
+    if task.name == "lm":
+        unit = "char" if task.cfg.level == "char" else "word"
+        n = sum(len(v) + (0 if task.cfg.level == "char" else 1) for v in task.valid) \
+            if task.cfg.level == "word" else len(task.valid) - 1
+        r.update(unit=unit, tokens=int(n), nll=r["loss"], perplexity=r["ppl"])
+    r["checkpoint"] = str(path)
+    return r

@@ -112,13 +112,13 @@ def check_cells(cell: str | None = None, seed: int = 0):
     """Yield (description, max relative error) for each cell's layer -- on a ragged batch, with and
     without truncation, w.r.t. inputs, initial state and weights -- and for a language model on it.
     Used by ``rnnkit gradcheck``; float64 throughout."""
-    from .layers.registry import CELLS, make_recurrent
+    from .layers.registry import cell_names, make_recurrent
     from .models.lm import LanguageModel, LMConfig
 
     rng = np.random.default_rng(seed)
     T, B, I, H = 5, 3, 4, 3
     lengths = np.array([5, 2, 1])
-    for name in CELLS if cell is None else (cell,):
+    for name in cell_names() if cell is None else (cell,):
         layer = make_recurrent(name, I, H, seed=seed, dtype="float64")
         x = rng.standard_normal((T, B, I))
         s0 = tuple(rng.standard_normal((1, B, H)) for _ in range(layer.cell.n_states))
@@ -137,14 +137,14 @@ def check_cells(cell: str | None = None, seed: int = 0):
                 yield f"{name} layer, bptt_truncate={k} vs windows", err
                 continue
             d0 = dh0 if isinstance(dh0, tuple) else (dh0,)
-            ps = {"x": x, **{f"state0[{i}]": s for i, s in enumerate(s0)}, **layer.params}
+            ps = {"x": x, **{f"state0[{i}]": s for i, s in enumerate(s0)}, **dict(layer.params)}
             gs = {"x": dx, **{f"state0[{i}]": d for i, d in enumerate(d0)}, **layer.grads}
             yield f"{name} layer, ragged batch, full BPTT", gradcheck(loss, ps, gs).max_rel_error
         model = LanguageModel(LMConfig(vocab_size=7, embed_size=3, hidden_size=4, cell=name,
                                        dtype="float64", seed=seed))
         inp, tgt = rng.integers(0, 7, (T, B)), rng.integers(0, 7, (T, B))
-        _, _, g, _ = model.loss_and_grads(inp, tgt, lengths)
-        res = gradcheck(lambda: model.nll(inp, tgt, lengths)[0] / lengths.sum(), model.params, g)
+        g = model.loss_and_grads((inp, tgt, lengths)).grads  # of the summed nll
+        res = gradcheck(lambda: model.nll(inp, tgt, lengths)[0], dict(model.params), g)
         yield f"{name} language model, ragged batch", res.max_rel_error
 
 

@@ -293,8 +293,8 @@ def test_shapes_and_names_match_torch_layout():
         "weight_ih_l0": (20, 3), "weight_hh_l0": (20, 5), "bias_ih_l0": (20,), "bias_hh_l0": (20,)}
     assert {n: p.shape for n, p in gru.params.items()} == {
         "weight_ih_l0": (15, 3), "weight_hh_l0": (15, 5), "bias_ih_l0": (15,), "bias_hh_l0": (15,)}
-    assert gru.cell.bias_hh_in_xp == slice(0, 10) and gru.cell.separate_hh_grad
-    assert gru.cell.hh_grad_rows == slice(10, 15)
+    assert gru.cell.bias_hh_in_xp == slice(0, 10) and gru.cell.hh_rows(5) == slice(10, 15)
+    assert lstm.cell.hh_rows(5) is None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -377,12 +377,12 @@ def test_switch(fast_path):
     assert _fast.kernels() is None
     layer = LSTM(2, 3)
     layer.forward(np.zeros((2, 1, 2), np.float32))
-    assert layer._cache.buf["fast"] is None
+    assert layer.last_cache().buf["fast"] is None
     if _fast.AVAILABLE:
         fast_path(True)
         assert _fast.kernels() is _fast
         layer.forward(np.zeros((2, 1, 2), np.float32))
-        assert layer._cache.buf["fast"] is _fast
+        assert layer.last_cache().buf["fast"] is _fast
 
 
 # ----------------------------------------------------------------------------------------------

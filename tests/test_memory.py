@@ -90,15 +90,14 @@ def test_second_backward_raises_unless_retained(kind, fast, fast_path):
 def test_engine_consumes_and_frees_the_cache(kind):
     layer = make(kind, 3, 4)
     x, _, dy, _ = inputs(layer, 5, 2)
-    y, s_n, cache = recurrent_forward(layer.cell, layer.params, x, None, input_size=3,
-                                      hidden_size=4, dtype=layer.dtype)
+    y, s_n, cache = recurrent_forward(layer.cell, layer.weights(), x, None, hidden_size=4, dtype=layer.dtype)
     assert not any(np.shares_memory(s, S) for s in s_n for S in cache.S)  # copies
-    recurrent_backward(layer.cell, layer.params, cache, dy, retain_cache=True)
+    recurrent_backward(layer.cell, layer.weights(), cache, dy, retain_cache=True)
     assert not cache.consumed and cache.S and cache.buf
-    recurrent_backward(layer.cell, layer.params, cache, dy)
+    recurrent_backward(layer.cell, layer.weights(), cache, dy)
     assert cache.consumed and cache.S == () and cache.buf == {}  # the arrays are gone
     with pytest.raises(RnnkitError, match=TWICE):
-        recurrent_backward(layer.cell, layer.params, cache, dy, retain_cache=True)
+        recurrent_backward(layer.cell, layer.weights(), cache, dy, retain_cache=True)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -191,14 +190,13 @@ def training_step(layer, x, tgt, Wo, bo):
     """forward, output layer, summed cross-entropy, backward; only outputs kept (like a careful
     training loop, and ``benchmarks/bench_step.py --memory``)."""
     T, B, I = x.shape
-    y, _, cache = recurrent_forward(layer.cell, layer.params, x, None, input_size=I,
-                                    hidden_size=layer.hidden_size, dtype=layer.dtype)
+    y, _, cache = recurrent_forward(layer.cell, layer.weights(), x, None, hidden_size=layer.hidden_size, dtype=layer.dtype)
     logits = linear_forward(y, Wo, bo)
     _, _, dlogits = softmax_cross_entropy(logits, tgt, inplace=True)
     del logits
     dy, dWo, dbo = linear_backward(y, Wo, dlogits)
     del y, dlogits
-    dx, _, grads = recurrent_backward(layer.cell, layer.params, cache, dy)
+    dx, _, grads = recurrent_backward(layer.cell, layer.weights(), cache, dy)
     return dx, grads, dWo, dbo
 
 
@@ -214,9 +212,8 @@ def test_training_step_peak_within_1_6x_cached(kind, fast, fast_path):
     Wo = rng.uniform(-0.1, 0.1, (O, H)).astype(np.float32)
     bo = np.zeros(O, np.float32)
     training_step(layer, x, tgt, Wo, bo)  # warm: JIT, first-call allocations
-    y, _, cache = recurrent_forward(layer.cell, layer.params, x, None, input_size=I,
-                                    hidden_size=H, dtype=np.float32)
-    need = cached_bytes(cache, layer.params) + linear_forward(y, Wo, bo).nbytes
+    y, _, cache = recurrent_forward(layer.cell, layer.weights(), x, None, hidden_size=H, dtype=np.float32)
+    need = cached_bytes(cache, layer.weights()) + linear_forward(y, Wo, bo).nbytes
     del y, cache
     gc.collect()
     tracemalloc.start()

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import rnnkit.fit as fit_mod
 import rnnkit.train as train_mod
 from rnnkit.data import default_corpus_text, unigram_entropy_bits
 from rnnkit.models.lm import LanguageModel, LMConfig
@@ -72,7 +73,7 @@ def _assert_same_params(a: dict, b: dict) -> None:
 def _no_plot(monkeypatch):
     """Drawing loss.png costs ~0.5 s per evaluation; only the char_run fixture (module scope, set up
     before this patch) and the plot test draw it."""
-    monkeypatch.setattr(train_mod, "plot_metrics", lambda *a, **k: True)
+    monkeypatch.setattr(fit_mod, "plot_metrics", lambda *a, **k: True)
 
 
 # ------------------------------------------------------------------------------- learning
@@ -141,7 +142,7 @@ def test_resume_after_time_budget_is_exact(tmp_path, char_corpus, level, monkeyp
     ckpt = np.load(tmp_path / "part" / "checkpoint.npz", allow_pickle=False)
     meta = json.loads(ckpt["__meta__"].tobytes())
     assert meta["position"]["batch"] == 1 and meta["position"]["step"] == 1
-    assert any(k.startswith("state/") for k in ckpt.files) == (level == "char")
+    assert any(k.startswith("carry/") for k in ckpt.files) == (level == "char")
     r2 = train_lm(replace(part, time_budget=None), resume=True, **QUIET)
     assert r2.stopped_by == "epochs" and r2.steps == r_full.steps
     _assert_same_params(_params(tmp_path / "full"), _params(tmp_path / "part"))
@@ -200,14 +201,14 @@ def test_resume_after_interrupt_between_steps_is_exact(tmp_path, char_corpus, mo
             pass
 
     part = _char_cfg(tmp_path / "part", char_corpus, epochs=2)
-    monkeypatch.setattr(train_mod, "_progress", lambda *a: Bar())
+    monkeypatch.setattr(fit_mod, "progress_bar", lambda *a: Bar())
     with pytest.raises(KeyboardInterrupt):
         train_lm(part, _small_model(), **QUIET)
     monkeypatch.undo()
     ckpt = np.load(tmp_path / "part" / "checkpoint.npz", allow_pickle=False)
     pos = json.loads(ckpt["__meta__"].tobytes())["position"]
     assert (pos["epoch"], pos["batch"], pos["step"]) == (0, 7, 7)
-    assert "state/0" in ckpt.files
+    assert "carry/0" in ckpt.files
     train_lm(part, resume=True, **QUIET)
     _assert_same_params(_params(tmp_path / "full"), _params(tmp_path / "part"))
     assert _eval_rows(tmp_path / "full") == _eval_rows(tmp_path / "part")
@@ -223,12 +224,12 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     seen = {"n": 0, "bytes": None}
 
     def nan_at_k(self, *a, **k):
-        nll, n, g, s = orig(self, *a, **k)
+        r = orig(self, *a, **k)
         seen["n"] += 1
         if seen["n"] == bad_call:
             seen["bytes"] = ckpt.read_bytes()
-            return float("nan"), n, g, s
-        return nll, n, g, s
+            r.loss_sum = float("nan")
+        return r
 
     monkeypatch.setattr(LanguageModel, "loss_and_grads", nan_at_k)
     with pytest.raises(TrainingStopped) as ei:
@@ -249,9 +250,9 @@ def test_nan_loss_before_any_checkpoint(tmp_path, monkeypatch):
     orig = LanguageModel.loss_and_grads
 
     def inf_grads(self, *a, **k):
-        nll, n, g, s = orig(self, *a, **k)
-        g["out.bias"][0] = np.inf  # a finite loss but an infinite gradient norm
-        return nll, n, g, s
+        r = orig(self, *a, **k)
+        r.grads["out.bias"][0] = np.inf  # a finite loss but an infinite gradient norm
+        return r
 
     monkeypatch.setattr(LanguageModel, "loss_and_grads", inf_grads)
     cfg = _word_cfg(tmp_path, epochs=1)
@@ -265,10 +266,10 @@ def test_nan_loss_before_any_checkpoint(tmp_path, monkeypatch):
 def test_sgd_lr_halved_when_held_out_loss_goes_up(tmp_path, monkeypatch, halve):
     losses = iter([2.0, 2.5, 2.4, 3.0])  # up, down, up
 
-    def fake_evaluate(model, cfg, data):
-        return next(losses) * 100.0, 100
+    def fake_evaluate(task, model, split="valid", comm=None):
+        return task.summarize(next(losses) * 100.0, 100, {})
 
-    monkeypatch.setattr(train_mod, "evaluate", fake_evaluate)
+    monkeypatch.setattr(fit_mod, "evaluate", fake_evaluate)
     cfg = _word_cfg(tmp_path, epochs=4, optimizer="sgd", lr=0.5, halve_lr=halve)
     res = train_lm(cfg, _small_model(), **QUIET)
     rows = _eval_rows(tmp_path)
@@ -313,10 +314,11 @@ def test_checkpoint_contents(char_run):
         files = set(z.files)
         meta = json.loads(z["__meta__"].tobytes().decode("utf-8"))
         arrays = {k: z[k] for k in files}
-    assert meta["format"] == "rnnkit-lm"
-    assert meta["vocab"] == data.vocab.itos
-    assert meta["model"]["hidden_size"] == 64 and meta["model"]["vocab_size"] == len(data.vocab)
-    assert meta["train"]["level"] == "char" and meta["train"]["bptt"] == 64
+    assert meta["format"] == "rnnkit" and meta["version"] == 2 and meta["task"] == "lm"
+    assert meta["task_state"]["vocab"] == data.vocab.itos
+    assert meta["model_config"]["hidden_size"] == 64 and meta["model_config"]["vocab_size"] == len(data.vocab)
+    assert meta["task_config"]["level"] == "char" and meta["task_config"]["bptt"] == 64
+    assert meta["param_shapes"]["embed.weight"] == [len(data.vocab), 32]
     assert meta["optim"]["name"] == "adam" and meta["optim"]["step"] == res.steps
     assert meta["position"]["epoch"] == 3 and meta["position"]["batch"] == 0
     model, vocab, _, _ = load_lm(path)
@@ -333,7 +335,7 @@ def test_time_budget_eval_leaves_the_schedule_alone(tmp_path, monkeypatch):
     learning-rate schedule: an uninterrupted run never makes it, so a resumed run stays exact."""
     losses = iter([2.0, 3.0, 4.0])
 
-    monkeypatch.setattr(train_mod, "evaluate", lambda m, c, d: (next(losses) * 100.0, 100))
+    monkeypatch.setattr(fit_mod, "evaluate", lambda t, m, *a: t.summarize(next(losses) * 100.0, 100, {}))
     cfg = _word_cfg(tmp_path, epochs=2, optimizer="sgd", lr=0.5)
     train_lm(cfg, _small_model(), **QUIET)  # evals 2.0, 3.0: lr 0.5 -> 0.25
     train_lm(replace(cfg, epochs=3, time_budget=1e-9), resume=True, **QUIET)  # partial eval 4.0
@@ -363,7 +365,7 @@ def test_interrupt_during_epoch_end_evaluation_resumes_at_that_evaluation(tmp_pa
     kw = dict(optimizer="sgd", lr=5.0, clip_norm=None, epochs=3)
     full = train_lm(_word_cfg(tmp_path / "full", **kw), _small_model(), **QUIET)
     calls = {"n": 0}
-    real = train_mod.evaluate
+    real = fit_mod.evaluate
 
     def flaky(*a):
         calls["n"] += 1
@@ -371,11 +373,11 @@ def test_interrupt_during_epoch_end_evaluation_resumes_at_that_evaluation(tmp_pa
             raise KeyboardInterrupt
         return real(*a)
 
-    monkeypatch.setattr(train_mod, "evaluate", flaky)
+    monkeypatch.setattr(fit_mod, "evaluate", flaky)
     cfg = _word_cfg(tmp_path / "part", **kw)
     with pytest.raises(KeyboardInterrupt):
         train_lm(cfg, _small_model(), **QUIET)
-    monkeypatch.setattr(train_mod, "evaluate", real)
+    monkeypatch.setattr(fit_mod, "evaluate", real)
     resumed = train_lm(cfg, resume=True, **QUIET)
     assert [r["valid_loss"] for r in _eval_rows(tmp_path / "part")] == \
         [r["valid_loss"] for r in _eval_rows(tmp_path / "full")]
@@ -387,3 +389,23 @@ def test_resuming_a_finished_run_adds_no_evaluation(tmp_path):
     first = train_lm(cfg, _small_model(), **QUIET)
     again = train_lm(cfg, resume=True, **QUIET)
     assert len(_eval_rows(tmp_path)) == 1 and again.valid_nll == first.valid_nll
+
+# ------------------------------------------------------------------------------- the port
+def test_port_to_the_shared_loop_keeps_the_numbers(tmp_path):
+    """Held-out losses of short runs measured with the LM-only loop before the port to
+    ``rnnkit.fit`` (same corpus, seeds and settings); the shared loop reproduces them to float32
+    round-off (gradients are now sums scaled by the count: a different rounding order)."""
+    rng = np.random.default_rng(0)
+    words = "the cat dog sat on a mat ran fast slow and big small red blue house".split()
+    sents = [" ".join(rng.choice(words, rng.integers(3, 9))).capitalize() + "." for _ in range(300)]
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(sents) + "\n")
+    before = {"word-rnn": [2.908794025838117, 2.820872930221227],
+              "word-lstm": [2.9090508609623105, 2.785852851805749],
+              "char-gru": [3.093961380075807, 2.9318413153429272]}
+    for key, want in before.items():
+        level, cell = key.split("-")
+        cfg = TrainConfig(level=level, corpus=str(corpus), epochs=2, batch_size=16, bptt=20,
+                          out=str(tmp_path / key), progress=False)
+        r = train_lm(cfg, LMConfig(hidden_size=16, embed_size=8, cell=cell), **QUIET)
+        np.testing.assert_allclose([h["valid_loss"] for h in r.history], want, rtol=1e-6)

@@ -1,111 +1,278 @@
-"""The public layer API shared by RNN, LSTM and GRU, shaped like PyTorch's ``nn.RNNBase``.
+"""The public recurrent layer, shaped like PyTorch's ``nn.RNNBase``: stacked, bidirectional.
 
-    y, h_n = layer.forward(x, h0=None, lengths=None)      # x (T, B, I); y (T, B, H); h (1, B, H)
-    dx, dh0 = layer.backward(dy, dh_n=None)               # fills layer.grads
-    dx, dh0 = layer.backward(dy, retain_cache=True)       # keep the cache for another backward
-    y, (h_n, c_n) = lstm.forward(x, (h0, c0))             # LSTM: state is a pair
+    y, h_n = layer.forward(x, h0=None, lengths=None)   # x (T, B, I); y (T, B, D*H); h (L*D, B, H)
+    dx, dh0 = layer.backward(dy, dh_n=None)            # fills layer.grads
+    dx, dh0 = layer.backward(dy, retain_cache=True)    # keep the cache for another backward
+    y, (h_n, c_n) = lstm.forward(x, (h0, c0))          # LSTM: state is a pair
 
-Parameters are PyTorch's (``weight_ih_l0`` (G*H, I), ``weight_hh_l0`` (G*H, H), ``bias_ih_l0``,
-``bias_hh_l0``), so ``{k: v.numpy() for k, v in torch_layer.state_dict().items()}`` loads as it is.
+Parameters follow PyTorch, generated in a loop over layers k and directions: ``weight_ih_l{k}``
+(G*H, I_k), ``weight_hh_l{k}`` (G*H, H), ``bias_ih_l{k}``, ``bias_hh_l{k}`` (G*H,), and the same
+with ``_reverse`` for the backward direction (I_0 = input size, I_k = D*H after), so
+``{k: v.numpy() for k, v in torch_layer.state_dict().items()}`` loads as it is. A cell's own
+parameters get the same suffixes (``tau_l0``). Each (layer, direction) runs the shared time loop
+(``recurrent.py``) on neutral names; this file only maps names, stacks layers, reverses sequences
+and applies dropout between layers.
+
+Deep RNNs (Deep Learning book 10.5, figure 10.13a): layer k reads layer k-1's outputs.
+Bidirectional RNNs (10.3): the reverse direction reads each sequence backwards from its OWN last
+step (as PyTorch's packed sequences do), and its outputs are put back in time order; the two
+directions are merged by concatenation (PyTorch), or by ``merge="sum" | "mean" | "product"``
+(Keras' merge modes), at every layer.
 """
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 import numpy as np
 
 from ..errors import RnnkitError
-from ..functional import as_dtype
-from .recurrent import Cache, Cell, recurrent_backward, recurrent_forward
+from ..functional import as_dtype, mask_from
+from ..module import Module
+from .cell import Cell
+from .recurrent import recurrent_backward, recurrent_forward
+
+MERGES = ("concat", "sum", "mean", "product")
+_NEUTRAL = {"weight_ih": "w_ih", "weight_hh": "w_hh", "bias_ih": "b_ih", "bias_hh": "b_hh"}
 
 
-class RecurrentLayer:
-    """A cell run over time, with its parameters, gradients and the cache of the last forward."""
+def _check_size(name: str, v) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        raise RnnkitError(f"{name} must be a positive integer, got {v!r}")
+    return int(v)
 
-    def __init__(self, cell: Cell, input_size: int, hidden_size: int, *, bias: bool = True,
-                 seed: int | None = None, dtype: str = "float32", bptt_truncate: int | None = None):
-        for name, v in (("input_size", input_size), ("hidden_size", hidden_size)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise RnnkitError(f"{name} must be a positive integer, got {v!r}")
+
+def reverse_index(T: int, lengths: np.ndarray | None, B: int) -> np.ndarray | None:
+    """(T, B) time index that reverses each sequence within its length (padding stays put);
+    None when no sequence is padded (then plain x[::-1]). It is its own inverse."""
+    if lengths is None:
+        return None
+    t = np.arange(T)[:, None]
+    L = np.asarray(lengths)[None, :]
+    return np.where(t < L, L - 1 - t, t)
+
+
+def _reverse(a: np.ndarray, idx: np.ndarray | None) -> np.ndarray:
+    if idx is None:
+        return np.ascontiguousarray(a[::-1])
+    if a.ndim == 2:
+        return np.take_along_axis(a, idx, axis=0)
+    return np.take_along_axis(a, idx[:, :, None], axis=0)
+
+
+class RecurrentLayer(Module):
+    """A cell run over time: ``num_layers`` stacked layers, one or two directions."""
+
+    def __init__(self, cell: Cell, input_size: int, hidden_size: int, *, num_layers: int = 1,
+                 bias: bool = True, dropout: float = 0.0, bidirectional: bool = False,
+                 merge: str = "concat", seed: int | None = None, dtype: str = "float32",
+                 bptt_truncate: int | None = None):
+        super().__init__()
         self.cell = cell
-        self.input_size, self.hidden_size, self.bias = int(input_size), int(hidden_size), bias
+        self.input_size = _check_size("input_size", input_size)
+        self.hidden_size = H = _check_size("hidden_size", hidden_size)
+        self.num_layers = L = _check_size("num_layers", num_layers)
+        if not isinstance(dropout, (int, float)) or isinstance(dropout, bool) or not 0 <= dropout < 1:
+            raise RnnkitError(f"dropout must be a number in [0, 1), got {dropout!r}")
+        if merge not in MERGES:
+            raise RnnkitError(f"merge must be one of {', '.join(MERGES)}, got {merge!r}")
+        self.bias, self.dropout, self.merge = bool(bias), float(dropout), merge
+        self.bidirectional = bool(bidirectional)
+        self.num_directions = D = 2 if bidirectional else 1
         self.dtype = as_dtype(dtype)
         self.bptt_truncate = bptt_truncate
         rng = np.random.default_rng(seed)
-        G, H, k = cell.gates, hidden_size, 1.0 / np.sqrt(hidden_size)
-        shapes = {"weight_ih_l0": (G * H, input_size), "weight_hh_l0": (G * H, H)}
-        if bias:
-            shapes.update(bias_ih_l0=(G * H,), bias_hh_l0=(G * H,))
-        self.params = {n: rng.uniform(-k, k, s).astype(self.dtype) for n, s in shapes.items()}
-        self.grads = {n: np.zeros_like(p) for n, p in self.params.items()}
-        self._cache: Cache | None = None
+        self._drop_rng = np.random.default_rng(None if seed is None else [seed, 1])
+        G, k = cell.gates, 1.0 / np.sqrt(H)
+        self.output_size = D * H if merge == "concat" else H
+        self._names: list[list[dict]] = []  # [layer][direction]: neutral name -> PyTorch name
+        for layer in range(L):
+            I = self.input_size if layer == 0 else self.output_size
+            per_dir = []
+            for d in range(D):
+                sfx = f"_l{layer}" + ("_reverse" if d else "")
+                shapes = {"weight_ih": (G * H, I)}
+                if cell.uses_recurrent_weight:
+                    shapes["weight_hh"] = (G * H, H)
+                if bias:
+                    shapes.update(bias_ih=(G * H,), bias_hh=(G * H,))
+                names = {}
+                for n, s in shapes.items():  # PyTorch's order and distribution
+                    self.add_param(n + sfx, rng.uniform(-k, k, s).astype(self.dtype))
+                    names[_NEUTRAL[n]] = n + sfx
+                for n, s in cell.own_params(I, H).items():
+                    self.add_param(n + sfx, cell.init_own(n, tuple(s), rng, self.dtype))
+                    names[n] = n + sfx
+                per_dir.append(names)
+            self._names.append(per_dir)
+        self._cache: list | None = None
 
-    # -- parameters ---------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """PyTorch-named copies of the parameters."""
-        return {n: p.copy() for n, p in self.params.items()}
+    # -- parameters -----------------------------------------------------------------------------
+    @property
+    def params(self):
+        """Read-only view {PyTorch name: array} of this layer's parameters (the arrays
+        themselves: update them in place; rebinding is impossible)."""
+        return MappingProxyType(self._params)
 
-    def load_state_dict(self, d: dict) -> None:
-        """Load PyTorch-named arrays (any float dtype; cast to the layer's). Keys must match."""
-        missing, extra = set(self.params) - set(d), set(d) - set(self.params)
-        if missing or extra:
-            raise RnnkitError(f"state dict keys differ: missing {sorted(missing)}, unexpected {sorted(extra)}")
-        for n, p in self.params.items():
-            v = np.asarray(d[n])
-            if v.shape != p.shape:
-                raise RnnkitError(f"{n} has shape {v.shape}, expected {p.shape}")
-            p[...] = v
+    def weights(self, layer: int = 0, direction: int = 0) -> dict:
+        """The arrays of one (layer, direction) under the engine's neutral names."""
+        return {n: self._params[p] for n, p in self._names[layer][direction].items()}
 
-    # -- state conversion (PyTorch's (1, B, H)) ----------------------------------------------
-    def _state_in(self, h0) -> tuple | None:
+    def last_cache(self, layer: int = 0, direction: int = 0):
+        """The engine's cache of one (layer, direction) from the last forward (for inspection)."""
+        if self._cache is None:
+            raise RnnkitError("no forward pass yet")
+        return self._cache[0][layer][0][direction]
+
+    def _grads_named(self, layer: int, direction: int, g: dict) -> dict:
+        names = self._names[layer][direction]
+        return {names[n]: v for n, v in g.items()}
+
+    # -- state conversion (PyTorch's (L*D, B, H)) ---------------------------------------------
+    def _state_in(self, h0, what: str = "initial state") -> list | None:
+        """h0 (L*D, B, H) (LSTM: a pair) -> per (layer*D + direction): tuple of (B, H)."""
         if h0 is None:
             return None
-        parts = h0 if self.cell.n_states == 2 else (h0,)
-        if self.cell.n_states == 2 and not (isinstance(h0, tuple) and len(h0) == 2):
-            raise RnnkitError("LSTM initial state must be a pair (h0, c0)")
+        n = self.cell.n_states
+        if n > 1 and not (isinstance(h0, tuple) and len(h0) == n):
+            raise RnnkitError(f"{what} must be a tuple of {n} arrays (h, c), got {type(h0).__name__}")
+        parts = h0 if n > 1 else (h0,)
+        LD = self.num_layers * self.num_directions
         out = []
         for s in parts:
             s = np.asarray(s)
-            if s.ndim != 3 or s.shape[0] != 1:
-                raise RnnkitError(f"initial state must have shape (1, B, {self.hidden_size}), got {s.shape}")
-            out.append(s[0].astype(self.dtype, copy=False))
-        return tuple(out)
+            if s.ndim != 3 or s.shape[0] != LD or s.shape[2] != self.hidden_size:
+                raise RnnkitError(f"{what} must have shape (num_layers*directions, B, H) = "
+                                  f"({LD}, B, {self.hidden_size}), got {s.shape}")
+            out.append(s.astype(self.dtype, copy=False))
+        return [tuple(p[i] for p in out) for i in range(LD)]
 
-    def _state_out(self, states: tuple):
-        s = tuple(v[None].copy() for v in states)
-        return s if self.cell.n_states == 2 else s[0]
+    def _state_out(self, states: list):
+        s = tuple(np.stack([st[k] for st in states]) for k in range(self.cell.n_states))
+        return s if self.cell.n_states > 1 else s[0]
 
-    # -- forward / backward -----------------------------------------------------------------
+    # -- forward / backward -----------------------------------------------------------------------
     def forward(self, x: np.ndarray, h0=None, lengths=None, mask=None):
-        """x (T, B, I) floats (or (T, B) ids as one-hot inputs); h0 (1, B, H) or None (zeros);
-        lengths (B,) or mask (T, B) for ragged batches. Returns y (T, B, H) and h_n (1, B, H)
-        (for the LSTM the pair (h_n, c_n)); y is zero at padded steps. The cache of the previous
-        forward is dropped first (not kept alive while the new one is built)."""
+        """x (T, B, I) floats (or (T, B) ids as one-hot inputs); h0 (L*D, B, H) or None (zeros);
+        lengths (B,) or mask (T, B) for ragged batches. Returns y (T, B, D*H) (H for the merges
+        other than concat) and h_n (L*D, B, H) (LSTM: the pair (h_n, c_n)); y is zero at padded
+        steps. The cache of the previous forward is dropped first."""
         self._cache = None
-        y, s_n, self._cache = recurrent_forward(
-            self.cell, self.params, x, self._state_in(h0), lengths, mask,
-            input_size=self.input_size, hidden_size=self.hidden_size, dtype=self.dtype)
-        return y, self._state_out(s_n)
+        s0 = self._state_in(h0)
+        D, H = self.num_directions, self.hidden_size
+        if not isinstance(x, np.ndarray) or x.ndim not in (2, 3):
+            raise RnnkitError(f"input must be a numpy array of shape (T, B, {self.input_size}) or "
+                              f"(T, B) token ids, got {getattr(x, 'shape', type(x).__name__)}")
+        T, B = x.shape[:2]
+        if mask is not None:  # validated once, then passed on as lengths
+            m = mask_from(lengths, mask, T, B)
+            lengths, mask = (None if m is None else m.sum(axis=0)), None
+        ridx = reverse_index(T, lengths, B) if D == 2 else None
+        caches, finals, inp = [], [], x
+        for layer in range(self.num_layers):
+            outs, lc = [], []
+            for d in range(D):
+                i = layer * D + d
+                xi = _reverse(inp, ridx) if d else inp
+                y, s_n, cache = recurrent_forward(
+                    self.cell, self.weights(layer, d), xi, None if s0 is None else s0[i],
+                    lengths, hidden_size=H, dtype=self.dtype)
+                outs.append(_reverse(y, ridx) if d else y)
+                lc.append(cache)
+                finals.append(s_n)
+            y = self._merge(outs)
+            drop = None
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                keep = 1.0 - self.dropout
+                drop = (self._drop_rng.random(y.shape) < keep).astype(self.dtype) / self.dtype.type(keep)
+                y = y * drop
+            caches.append((lc, outs if self.merge == "product" else None, drop,
+                           inp.shape if layer else None))
+            inp = y
+        self._cache = [caches, ridx, (T, B)]
+        return inp, self._state_out(finals)
 
     __call__ = forward
 
+    def _merge(self, outs: list) -> np.ndarray:
+        if len(outs) == 1:
+            return outs[0]
+        a, b = outs
+        if self.merge == "concat":
+            return np.concatenate([a, b], axis=-1)
+        if self.merge == "sum":
+            return a + b
+        if self.merge == "mean":
+            return (a + b) * self.dtype.type(0.5)
+        return a * b
+
+    def _unmerge(self, dy: np.ndarray, outs) -> list:
+        if self.num_directions == 1:
+            return [dy]
+        H = self.hidden_size
+        if self.merge == "concat":
+            return [dy[..., :H], dy[..., H:]]
+        if self.merge == "sum":
+            return [dy, dy]
+        if self.merge == "mean":
+            half = dy * self.dtype.type(0.5)
+            return [half, half]
+        return [dy * outs[1], dy * outs[0]]
+
     def backward(self, dy: np.ndarray | None, dh_n=None, bptt_truncate: int | None = None,
                  retain_cache: bool = False):
-        """BPTT through the last forward. dy (T, B, H) = dL/dy; dh_n like h_n (or None).
-        Fills ``self.grads`` and returns (dx, dh0) with dx (T, B, I) (None for id inputs) and
-        dh0 shaped like h0. ``bptt_truncate`` overrides the layer's setting for this call.
+        """BPTT through the last forward. dy (T, B, D*H) = dL/dy; dh_n like h_n (or None).
+        Fills ``self.grads`` (PyTorch names) and returns (dx, dh0): dx (T, B, I) (None for id
+        inputs), dh0 shaped like h0. ``bptt_truncate`` overrides the layer's setting for this call.
 
-        Like PyTorch's ``retain_graph``: by default the backward consumes the forward's cache
-        (it reuses the cached activations' memory for the gradients and then frees it), so a
-        second backward after one forward raises; ``retain_cache=True`` keeps the cache for
-        another backward. dy and dh_n are not modified."""
+        Like PyTorch's ``retain_graph``: by default the backward consumes the forward's cache;
+        ``retain_cache=True`` keeps it for another backward. dy and dh_n are not modified."""
         if self._cache is None:
             raise RnnkitError("backward called before forward")
+        caches, ridx, (T, B) = self._cache
         k = self.bptt_truncate if bptt_truncate is None else bptt_truncate
-        dx, ds0, grads = recurrent_backward(self.cell, self.params, self._cache, dy,
-                                            self._state_in(dh_n), k, retain_cache=retain_cache)
+        ds_n = self._state_in(dh_n, "final-state gradient")
+        D = self.num_directions
+        grads, dstate0 = {}, [None] * (self.num_layers * D)
+        if dy is not None:
+            want = (T, B, self.output_size)
+            if dy.shape != want:
+                raise RnnkitError(f"dy must have the output's shape {want}, got {dy.shape}")
+        dcur = dy
+        for layer in range(self.num_layers - 1, -1, -1):
+            lc, outs, drop, in_shape = caches[layer]
+            if dcur is not None and drop is not None:
+                dcur = dcur * drop
+            parts = self._unmerge(dcur, outs) if dcur is not None else [None] * D
+            dx = None
+            for d in range(D):
+                i = layer * D + d
+                dyd = parts[d]
+                if d and dyd is not None:
+                    dyd = _reverse(dyd, ridx)
+                elif dyd is not None:
+                    dyd = np.ascontiguousarray(dyd)
+                dxd, ds0, g = recurrent_backward(self.cell, self.weights(layer, d), lc[d], dyd,
+                                                 None if ds_n is None else ds_n[i], k,
+                                                 retain_cache=retain_cache)
+                grads.update(self._grads_named(layer, d, g))
+                dstate0[i] = ds0
+                if dxd is not None:
+                    dxd = _reverse(dxd, ridx) if d else dxd
+                    dx = dxd if dx is None else dx + dxd
+            dcur = dx
         self.grads = grads
-        return dx, self._state_out(ds0)
+        return dcur, self._state_out(dstate0)
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        if self.bidirectional:
+            s += ", bidirectional=True" + (f", merge={self.merge!r}" if self.merge != "concat" else "")
+        if self.dropout:
+            s += f", dropout={self.dropout}"
+        return s + f", bias={self.bias}, dtype={self.dtype.name}"
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}({self.input_size}, {self.hidden_size}, "
-                f"bias={self.bias}, dtype={self.dtype.name})")
+        return f"{type(self).__name__}({self.extra_repr()})"

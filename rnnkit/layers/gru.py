@@ -35,7 +35,7 @@ import numpy as np
 
 from .base import RecurrentLayer
 from .lstm import as_2d, fast_kernels
-from .recurrent import Cell
+from .cell import Cell
 
 
 class GRUCell(Cell):
@@ -57,15 +57,16 @@ class GRUCell(Cell):
         # keeps a (T, B, H) array for them and takes the r, z rows of dW_hh from [dr, dz]
         self.hh_grad_rows = slice(2 * H, 3 * H)
 
-    def prepare(self, params, T, B, H, dtype):
-        W, dtype = params["weight_hh_l0"], np.dtype(dtype)
-        b_hn = (np.ascontiguousarray(params["bias_hh_l0"][2 * H:]) if "bias_hh_l0" in params
-                else np.zeros(H, dtype))
-        return {"W": W, "WT": np.ascontiguousarray(W.T), "b_hn": b_hn,
-                "HN": np.empty((T, B, H), dtype), "gh": np.empty((B, 3 * H), dtype),
-                "tmp": np.empty((B, H), dtype), "fast": fast_kernels()}
+    def derive(self, w, H, dtype):
+        W, dtype = w["w_hh"], np.dtype(dtype)
+        b_hn = (np.ascontiguousarray(w["b_hh"][2 * H:]) if "b_hh" in w else np.zeros(H, dtype))
+        return {"W": W, "WT": np.ascontiguousarray(W.T), "b_hn": b_hn, "fast": fast_kernels()}
 
-    def step(self, buf, t, xp_t, prev, new):
+    def prepare(self, d, T, B, H, dtype):
+        return {**d, "HN": np.empty((T, B, H), dtype), "gh": np.empty((B, 3 * H), dtype),
+                "tmp": np.empty((B, H), dtype)}
+
+    def run_step(self, buf, t, xp_t, prev, new):
         h, h_new = prev[0], new[0]
         a, gh, hn = xp_t, buf["gh"], buf["HN"][t]  # a: the gates, in place of the x-projection
         np.matmul(h, buf["WT"], out=gh)  # W_hh h(t-1)
@@ -146,7 +147,7 @@ class GRUCell(Cell):
         wb["P"] = wb["dgi_all"] = P
         return wb
 
-    def step_back(self, buf, wb, t, S, dS, dgi, dgh):
+    def run_step_back(self, buf, wb, t, S, dS, dgi, dgh):
         dh = dS[0]
         k = wb["fast"]
         d2 = wb["out2"][t & 1]
@@ -177,19 +178,22 @@ class GRUCell(Cell):
 
 
 class GRU(RecurrentLayer):
-    """GRU layer with PyTorch ``nn.GRU``'s parameters (one layer, one direction).
+    """GRU layer with PyTorch ``nn.GRU``'s parameters and semantics.
 
-    Parameters: ``weight_ih_l0`` (3H, I), ``weight_hh_l0`` (3H, H), ``bias_ih_l0`` (3H,),
-    ``bias_hh_l0`` (3H,), gate rows r, z, n, initialised U(-1/sqrt(H), 1/sqrt(H)) like PyTorch.
+    Parameters per layer k (and ``_reverse``): ``weight_ih_l{k}`` (3H, I_k), ``weight_hh_l{k}``
+    (3H, H), ``bias_ih_l{k}``, ``bias_hh_l{k}`` (3H,), gate rows r, z, n, initialised
+    U(-1/sqrt(H), 1/sqrt(H)) like PyTorch.
 
     >>> gru = GRU(3, 5, seed=0)
     >>> y, h_n = gru.forward(np.zeros((7, 2, 3), np.float32))   # y (7, 2, 5), h_n (1, 2, 5)
     >>> dx, dh0 = gru.backward(np.ones_like(y))                 # fills gru.grads
     """
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 dropout: float = 0.0, bidirectional: bool = False, merge: str = "concat",
                  seed: int | None = None, dtype: str = "float32",
                  bptt_truncate: int | None = None):
         super().__init__(GRUCell(hidden_size if isinstance(hidden_size, (int, np.integer)) else 1),
-                         input_size, hidden_size, bias=bias, seed=seed, dtype=dtype,
+                         input_size, hidden_size, num_layers=num_layers, bias=bias, dropout=dropout,
+                         bidirectional=bidirectional, merge=merge, seed=seed, dtype=dtype,
                          bptt_truncate=bptt_truncate)

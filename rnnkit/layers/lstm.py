@@ -48,7 +48,7 @@ import numpy as np
 
 from ..errors import RnnkitError
 from .base import RecurrentLayer
-from .recurrent import Cell
+from .cell import Cell
 
 
 def fast_kernels():
@@ -80,20 +80,24 @@ class LSTMCell(Cell):
     bias_hh_in_xp = None
     keeps_xp = True
 
-    def prepare(self, params, T, B, H, dtype):
-        W, dtype = params["weight_hh_l0"], np.dtype(dtype)
-        has_bias = "bias_hh_l0" in params
-        buf = {"W": W, "WT": np.ascontiguousarray(W.T), "g": np.empty((B, 4 * H), dtype),
-               "TC": np.empty((T, B, H), dtype), "fast": fast_kernels(), "has_bias": has_bias,
-               "b_hh": params["bias_hh_l0"] if has_bias else np.zeros(4 * H, dtype)}
-        if buf["fast"] is None:
+    def derive(self, w, H, dtype):
+        W, dtype = w["w_hh"], np.dtype(dtype)
+        has_bias = "b_hh" in w
+        d = {"W": W, "WT": np.ascontiguousarray(W.T), "fast": fast_kernels(), "has_bias": has_bias,
+             "b_hh": w["b_hh"] if has_bias else np.zeros(4 * H, dtype)}
+        if d["fast"] is None:
             sc = np.full(4 * H, 0.5, dtype)
             sc[2 * H: 3 * H] = 1.0
-            buf["sc"], buf["off"] = sc, (sc != 1.0).astype(dtype) * dtype.type(0.5)
+            d["sc"], d["off"] = sc, (sc != 1.0).astype(dtype) * dtype.type(0.5)
+        return d
+
+    def prepare(self, d, T, B, H, dtype):
+        buf = {**d, "g": np.empty((B, 4 * H), dtype), "TC": np.empty((T, B, H), dtype)}
+        if buf["fast"] is None:
             buf["tmp"] = np.empty((B, H), dtype)
         return buf
 
-    def step(self, buf, t, xp_t, prev, new):
+    def run_step(self, buf, t, xp_t, prev, new):
         h, c = prev
         h_new, c_new = new
         a, g, tc = xp_t, buf["g"], buf["TC"][t]  # a: the gates, in place of the x-projection
@@ -174,7 +178,7 @@ class LSTMCell(Cell):
         wb["dct"] = np.empty(lead + (B, H), dtype)
         return wb
 
-    def step_back(self, buf, wb, t, S, dS, dgi, dgh):
+    def run_step_back(self, buf, wb, t, S, dS, dgi, dgh):
         dh, dc = dS
         k = wb["fast"]
         if k is not None:
@@ -203,29 +207,33 @@ class LSTMCell(Cell):
 
 
 class LSTM(RecurrentLayer):
-    """LSTM layer with PyTorch ``nn.LSTM``'s parameters (one layer, one direction).
+    """LSTM layer with PyTorch ``nn.LSTM``'s parameters and semantics.
 
-    Parameters: ``weight_ih_l0`` (4H, I), ``weight_hh_l0`` (4H, H), ``bias_ih_l0`` (4H,),
-    ``bias_hh_l0`` (4H,), gate rows i, f, g, o, initialised U(-1/sqrt(H), 1/sqrt(H)) like PyTorch;
-    ``forget_bias`` is then added to the forget-gate rows of ``bias_ih_l0`` (1.0 is a common choice:
-    the cell starts out remembering).
+    Parameters per layer k (and ``_reverse``): ``weight_ih_l{k}`` (4H, I_k), ``weight_hh_l{k}``
+    (4H, H), ``bias_ih_l{k}``, ``bias_hh_l{k}`` (4H,), gate rows i, f, g, o, initialised
+    U(-1/sqrt(H), 1/sqrt(H)) like PyTorch; ``forget_bias`` is then added to the forget-gate rows
+    of every ``bias_ih`` (1.0 is a common choice: the cell starts out remembering).
 
     >>> lstm = LSTM(3, 5, seed=0)
     >>> y, (h_n, c_n) = lstm.forward(np.zeros((7, 2, 3), np.float32))   # y (7, 2, 5)
     >>> dx, (dh0, dc0) = lstm.backward(np.ones_like(y))                  # fills lstm.grads
     """
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 dropout: float = 0.0, bidirectional: bool = False, merge: str = "concat",
                  seed: int | None = None, dtype: str = "float32",
                  bptt_truncate: int | None = None, forget_bias: float = 0.0):
         if isinstance(forget_bias, bool) or not isinstance(forget_bias, (int, float, np.number)) \
                 or not math.isfinite(forget_bias):
             raise RnnkitError(f"forget_bias must be a finite number, got {forget_bias!r}")
-        super().__init__(LSTMCell(), input_size, hidden_size, bias=bias, seed=seed, dtype=dtype,
-                         bptt_truncate=bptt_truncate)
+        super().__init__(LSTMCell(), input_size, hidden_size, num_layers=num_layers, bias=bias,
+                         dropout=dropout, bidirectional=bidirectional, merge=merge, seed=seed,
+                         dtype=dtype, bptt_truncate=bptt_truncate)
         self.forget_bias = float(forget_bias)
         if self.forget_bias != 0.0:
             if not bias:
-                raise RnnkitError("forget_bias needs bias=True (it is added to bias_ih_l0)")
+                raise RnnkitError("forget_bias needs bias=True (it is added to bias_ih)")
             H = self.hidden_size
-            self.params["bias_ih_l0"][H: 2 * H] += self.forget_bias
+            for n, p in self._params.items():
+                if n.startswith("bias_ih_"):
+                    p[H: 2 * H] += self.forget_bias

@@ -40,74 +40,7 @@ import numpy as np
 
 from ..errors import RnnkitError
 from ..functional import check_ids, check_sequence, mask_from, scatter_add_rows
-
-
-class Cell:
-    """What a recurrent cell must provide to the shared loop (see ElmanCell for the simplest one).
-
-    Class attributes: ``gates`` (G), ``n_states`` (1 or 2), ``hh_grad_rows`` (a slice of the G*H
-    gate rows where the gradient of the recurrent pre-activation differs from that of the input
-    pre-activation, as on the GRU's reset-gated candidate rows, or None where it never does: the
-    loop then keeps a (T, B, rows) recurrent gradient for those rows only, and once dW_ih, db_ih
-    and dx are formed writes it over those rows of the input-side one for dW_hh, db_hh),
-    ``bias_hh_in_xp`` (which rows of b_hh can be added to the input projection once for all
-    steps: a slice, or None for none),
-    ``keeps_xp`` (True: the loop puts the (T, B, G*H) input projection in ``buf["xp"]`` for BPTT,
-    and ``step`` may overwrite its slice xp_t, e.g. with the gate activations: one (T, B, G*H)
-    array instead of two, and a step that writes where it has just read), ``xp_in_state``
-    (G = 1 only; True: the loop computes the input projection straight into the states S[0][1:],
-    so no (T, B, H) array of its own, and step t gets xp_t = new[0], which it updates in place).
-    """
-
-    gates = 1
-    n_states = 1
-    hh_grad_rows: slice | None = None
-    bias_hh_in_xp: slice | None = slice(None)
-    keeps_xp = False
-    xp_in_state = False
-
-    @property
-    def separate_hh_grad(self) -> bool:
-        """True when some rows have a recurrent-side gradient of their own (``hh_grad_rows``)."""
-        return self.hh_grad_rows is not None
-
-    def prepare(self, params: dict, T: int, B: int, H: int, dtype) -> dict:
-        """Derived weights and (T, B, .) buffers for one forward pass; becomes ``cache.buf``."""
-        raise NotImplementedError
-
-    def step(self, buf: dict, t: int, xp_t: np.ndarray, prev: tuple, new: tuple) -> None:
-        """Write the state of step t into the arrays ``new`` from xp_t (B, G*H) and ``prev``.
-        (With ``keeps_xp`` the cell owns xp_t and may overwrite it; with ``xp_in_state`` xp_t may
-        be new[0] itself.)"""
-        raise NotImplementedError
-
-    def begin_backward(self, buf: dict, S: tuple, lead: tuple, retain: bool) -> dict:
-        """Work done for all steps before the reverse loop; ``lead`` is the slot shape prefix.
-
-        ``retain`` False: this backward consumes the cache -- the cell may overwrite ``buf`` and
-        S[k][:-1] for k >= 1 (never S[0], which the weight gradient needs), e.g. hand its
-        (T, B, G*H) gate activations back as the array of step gradients, since step t's gate
-        values are dead once its gradient is formed. True: leave the cache as it is.
-
-        The returned dict is passed to every ``step_back``. It may hand the loop arrays of the
-        cell's own to hold the step gradients of all steps, under the keys ``"dgi_all"``
-        (T, B, G*H) and ``"dgh_all"`` (T, B, rows of ``hh_grad_rows``); otherwise the loop
-        allocates them. The loop writes slice t only from step t's ``step_back`` on (full BPTT
-        passes it as that call's output buffer; truncated BPTT writes it after the call), so such
-        an array can carry per-step values that step t reads first. After the sweep the loop
-        writes dgh_all over the ``hh_grad_rows`` of dgi_all (so a dgi_all of the cell's own must
-        be free to overwrite then).
-        """
-        return {}
-
-    def step_back(self, buf: dict, wb: dict, t: int, S: tuple, dS: tuple, dgi: np.ndarray,
-                  dgh: np.ndarray) -> tuple:
-        """Given dS = (dL/dh(t), [dL/dc(t)]) write dgi = dL/d(input pre-activation) (.., B, G*H),
-        dgh = dL/d(recurrent pre-activation) on the ``hh_grad_rows`` (.., B, rows; dgh is dgi when
-        there are none) and return the gradients of the previous state. In full BPTT dgi and dgh
-        are the slices t of the arrays of ``begin_backward`` (when it gave them): a step that
-        reads per-step values there must read each element before writing it."""
-        raise NotImplementedError
+from .cell import Cell
 
 
 @dataclass
@@ -126,27 +59,34 @@ class Cache:
         self.x, self.S, self.buf, self.consumed = None, (), {}, True
 
 
-def recurrent_forward(cell: Cell, params: dict, x: np.ndarray, state0: tuple | None,
-                      lengths=None, mask=None, *, input_size: int, hidden_size: int,
-                      dtype) -> tuple[np.ndarray, tuple, Cache]:
+def recurrent_forward(cell: Cell, w: dict, x: np.ndarray, state0: tuple | None,
+                      lengths=None, mask=None, *, hidden_size: int, dtype,
+                      derived: dict | None = None) -> tuple[np.ndarray, tuple, Cache]:
     """Run a cell over a sequence.
 
-    x: (T, B, I) floats of the layer dtype, or (T, B) integer ids in [0, I) (a one-hot input
-    whose projection is the row gather W_ih^T[ids]); state0: tuple of (B, H) arrays or None
-    (zeros); lengths (B,) or mask (T, B) for ragged batches.
+    w: the weights under neutral names -- ``w_ih`` (G*H, I), ``w_hh`` (G*H, H), optionally
+    ``b_ih``, ``b_hh`` (G*H,), plus the cell's own parameters (a layer maps its PyTorch names,
+    e.g. ``weight_hh_l1_reverse``, onto these). x: (T, B, I) floats of the layer dtype, or
+    (T, B) integer ids in [0, I) (a one-hot input whose projection is the row gather
+    W_ih^T[ids]); state0: tuple of (B, H) arrays or None (zeros); lengths (B,) or mask (T, B)
+    for ragged batches; ``derived``: ``cell.derive(w, H, dtype)`` made once by the caller (the
+    step-level API), else made here.
     Returns y (T, B, H) (zeros at padded steps), the final states (each (B, H), taken at each
     sequence's last step) and the cache for :func:`recurrent_backward`.
     """
     H, G = hidden_size, cell.gates
+    W_ih = w["w_ih"]
     ids = None
     if isinstance(x, np.ndarray) and x.ndim == 2 and np.issubdtype(x.dtype, np.integer):
-        ids = check_ids(x, input_size, "input token ids")
+        ids = check_ids(x, W_ih.shape[1], "input token ids")
         T, B = ids.shape
     else:
-        x = check_sequence(x, input_size, dtype)
+        x = check_sequence(x, W_ih.shape[1], dtype)
         T, B = x.shape[:2]
     m = mask_from(lengths, mask, T, B)
     S = tuple(np.empty((T + 1, B, H), dtype) for _ in range(cell.n_states))
+    if state0 is not None and len(state0) != cell.n_states:
+        raise RnnkitError(f"initial state must be {cell.n_states} array(s), got {len(state0)}")
     for k in range(cell.n_states):
         if state0 is None:
             S[k][0] = 0.0
@@ -155,31 +95,30 @@ def recurrent_forward(cell: Cell, params: dict, x: np.ndarray, state0: tuple | N
             if s0.shape != (B, H):
                 raise RnnkitError(f"initial state must have shape (B, H) = ({B}, {H}), got {s0.shape}")
             S[k][0] = s0
-    # the input projection of all steps: into the states themselves (xp_in_state: step t then
-    # overwrites xp(t) with h(t)) or into an array of its own
+    # the input projection of all steps (10.8's U x(t) + b): into the states themselves
+    # (xp_in_state: step t then overwrites xp(t) with h(t)) or into an array of its own
     xp = S[0][1:] if cell.xp_in_state else np.empty((T, B, G * H), dtype)
     if ids is not None:  # W_ih^T[ids]: row gather, the one-hot product (ids checked: no wrap)
-        np.take(params["weight_ih_l0"].T, ids, axis=0, out=xp, mode="wrap")
+        np.take(W_ih.T, ids, axis=0, out=xp, mode="wrap")
     else:
-        np.matmul(x.reshape(T * B, input_size), params["weight_ih_l0"].T,
-                  out=xp.reshape(T * B, G * H))
-    if "bias_ih_l0" in params:
-        xp += params["bias_ih_l0"]
+        np.matmul(x.reshape(T * B, -1), W_ih.T, out=xp.reshape(T * B, G * H))
+    if "b_ih" in w:
+        xp += w["b_ih"]
         if cell.bias_hh_in_xp is not None:
-            xp[..., cell.bias_hh_in_xp] += params["bias_hh_l0"][cell.bias_hh_in_xp]
+            xp[..., cell.bias_hh_in_xp] += w["b_hh"][cell.bias_hh_in_xp]
 
-    buf = cell.prepare(params, T, B, H, dtype)
+    buf = cell.prepare(derived if derived is not None else cell.derive(w, H, dtype), T, B, H, dtype)
     if cell.keeps_xp:
         buf["xp"] = xp
     views = list(zip(*S))  # views[t] = (S[0][t], ...): made once, not 2 tuples per step
     if m is None:
         for t, xp_t in enumerate(xp):
-            cell.step(buf, t, xp_t, views[t], views[t + 1])
+            cell.run_step(buf, t, xp_t, views[t], views[t + 1])
     else:
         keep = ~m[:, :, None]  # (T, B, 1): padded steps carry the state through
         for t, xp_t in enumerate(xp):
             prev, new = views[t], views[t + 1]
-            cell.step(buf, t, xp_t, prev, new)
+            cell.run_step(buf, t, xp_t, prev, new)
             for p, n in zip(prev, new):
                 np.copyto(n, p, where=keep[t])
     del xp
@@ -188,14 +127,14 @@ def recurrent_forward(cell: Cell, params: dict, x: np.ndarray, state0: tuple | N
     return y, tuple(s[T].copy() for s in S), cache  # copies: S can go with the cache
 
 
-def recurrent_backward(cell: Cell, params: dict, cache: Cache, dy: np.ndarray | None,
+def recurrent_backward(cell: Cell, w: dict, cache: Cache, dy: np.ndarray | None,
                        dstate_n: tuple | None = None, bptt_truncate: int | None = None, *,
                        retain_cache: bool = False) -> tuple[np.ndarray | None, tuple, dict]:
     """BPTT through a forward pass.
 
     dy: (T, B, H) dL/dy(t) (None for zeros); dstate_n: tuple of (B, H) gradients of the final
     states (or None). Returns dx (T, B, I) (None for token-id inputs), the gradients of the initial
-    states, and the parameter gradients keyed like ``params``.
+    states, and the parameter gradients keyed like ``w`` (neutral names).
 
     Like PyTorch's ``retain_graph``: by default the backward consumes the cache -- it overwrites
     the cached activations with gradients (a step's gate activations are dead once that step's
@@ -203,6 +142,21 @@ def recurrent_backward(cell: Cell, params: dict, cache: Cache, dy: np.ndarray | 
     second backward on it raises. ``retain_cache=True`` leaves the cache intact for more backward
     passes (at the cost of fresh gradient arrays). dy and dstate_n are never written to.
     """
+    dgi_all, dgh_all, dS0, own = bptt(cell, cache, dy, dstate_n, bptt_truncate,
+                                      retain_cache=retain_cache)
+    dx, grads = weight_grads(cell, w, cache.x, cache.S[0][:-1], dgi_all, dgh_all)
+    grads.update(own)
+    if not retain_cache:
+        cache.release()
+    return dx, dS0, grads
+
+
+def bptt(cell: Cell, cache: Cache, dy: np.ndarray | None, dstate_n: tuple | None = None,
+         bptt_truncate: int | None = None, *, retain_cache: bool = False) -> tuple:
+    """The reverse sweep alone: (dgi_all (T, B, G*H), dgh_all (T, B, rows), dS0, own grads).
+
+    dgi_all holds dL/d(input pre-activations) of every step; dgh_all the recurrent-side ones on
+    the cell's ``hh_rows`` (it is dgi_all itself when there are none)."""
     if cache.consumed:
         raise RnnkitError("backward called twice after one forward: call forward again, or pass "
                           "retain_cache=True to the first backward")
@@ -213,6 +167,8 @@ def recurrent_backward(cell: Cell, params: dict, cache: Cache, dy: np.ndarray | 
         if dy.shape != (T, B, H):
             raise RnnkitError(f"dy must have the output's shape {(T, B, H)}, got {dy.shape}")
         dy = dy.astype(dtype, copy=False)  # padded steps: masked per step, never a masked copy
+    if dstate_n is not None and len(dstate_n) != cell.n_states:
+        raise RnnkitError(f"final-state gradient must be {cell.n_states} array(s), got {len(dstate_n)}")
     dS_n = [np.zeros((B, H), dtype) if dstate_n is None or dstate_n[k] is None
             else np.array(dstate_n[k], dtype=dtype) for k in range(cell.n_states)]
     for d in dS_n:
@@ -220,10 +176,10 @@ def recurrent_backward(cell: Cell, params: dict, cache: Cache, dy: np.ndarray | 
             raise RnnkitError(f"final-state gradient must have shape ({B}, {H}), got {d.shape}")
 
     k = bptt_truncate
-    if k is not None and k < 0:
-        raise RnnkitError(f"bptt_truncate must be >= 0, got {k}")
+    if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0):
+        raise RnnkitError(f"bptt_truncate must be an integer >= 0, got {k!r}")
     full = k is None or k >= T
-    rows = cell.hh_grad_rows
+    rows = cell.hh_rows(H)
     nh = GH if rows is None else len(range(*rows.indices(GH)))
     if not retain_cache:
         cache.consumed = True  # from here on the cell may overwrite the cache
@@ -241,30 +197,43 @@ def recurrent_backward(cell: Cell, params: dict, cache: Cache, dy: np.ndarray | 
     if full:
         dS0 = _sweep_full(cell, cache, wb, dy, dS_n, dgi_all, dgh_all)
     else:
-        dS0 = _sweep_truncated(cell, cache, wb, dy, dS_n, dgi_all, dgh_all, k)
-    del wb
+        dS0 = _sweep_truncated(cell, cache, wb, dy, dS_n, dgi_all, dgh_all, int(k))
+    own = cell.end_backward(cache.buf, wb)
+    return dgi_all, dgh_all, dS0, own
 
-    # every weight gradient: one product over the stacked steps
+
+def weight_grads(cell: Cell, w: dict, x: np.ndarray, h_prev: np.ndarray, dgi_all: np.ndarray,
+                 dgh_all: np.ndarray, want_dx: bool = True) -> tuple[np.ndarray | None, dict]:
+    """Every weight gradient as ONE product over the stacked steps (10.22, 10.26-10.28):
+
+        dW_ih = dG_ih^T X,   dW_hh = dG_hh^T H(t-1),   db_ih = sum dG_ih,   db_hh = sum dG_hh,
+        dx = dG_ih W_ih
+
+    x: (T, B, I) or (T, B) ids; h_prev: (T, B, H) the states entering each step. dgh_all is
+    written over the ``hh_rows`` of dgi_all once the input side is done.
+    Returns (dx or None, grads keyed w_ih, w_hh, b_ih, b_hh)."""
+    T, B, GH = dgi_all.shape
+    H = h_prev.shape[-1]
     grads = {}
-    x = cache.x
     dgi2 = dgi_all.reshape(T * B, GH)
+    dx = None
     if x.ndim == 2:  # token ids: W_ih^T[ids] was a gather, its gradient a scatter-add
-        grads["weight_ih_l0"] = scatter_add_rows(params["weight_ih_l0"].shape[1], x, dgi2).T.copy()
-        dx = None
+        grads["w_ih"] = scatter_add_rows(w["w_ih"].shape[1], x, dgi2).T.copy()
     else:
         I = x.shape[2]
-        grads["weight_ih_l0"] = dgi2.T @ x.reshape(T * B, I)
-        dx = (dgi2 @ params["weight_ih_l0"]).reshape(T, B, I)
-    if "bias_ih_l0" in params:
-        grads["bias_ih_l0"] = dgi2.sum(axis=0)
+        grads["w_ih"] = dgi2.T @ x.reshape(T * B, I)
+        if want_dx:
+            dx = (dgi2 @ w["w_ih"]).reshape(T, B, I)
+    if "b_ih" in w:
+        grads["b_ih"] = dgi2.sum(axis=0)
+    rows = cell.hh_rows(H)
     if rows is not None:  # the input side is done: its array now takes the recurrent rows
         dgi_all[..., rows] = dgh_all
-    grads["weight_hh_l0"] = dgi2.T @ S[0][:-1].reshape(T * B, H)  # with h(t-1) of every step
-    if "bias_ih_l0" in params:
-        grads["bias_hh_l0"] = dgi2.sum(axis=0) if rows is not None else grads["bias_ih_l0"].copy()
-    if not retain_cache:
-        cache.release()
-    return dx, dS0, grads
+    if "w_hh" in w:
+        grads["w_hh"] = dgi2.T @ h_prev.reshape(T * B, H)  # with h(t-1) of every step
+    if "b_hh" in w:
+        grads["b_hh"] = dgi2.sum(axis=0) if rows is not None else grads["b_ih"].copy()
+    return dx, grads
 
 
 def _sweep_full(cell, cache, wb, dy, dS_n, dgi_all, dgh_all) -> tuple:
@@ -275,14 +244,14 @@ def _sweep_full(cell, cache, wb, dy, dS_n, dgi_all, dgh_all) -> tuple:
         if m is None:
             if dy is not None:
                 dS[0] += dy[t]  # (10.20/10.21): from the output at t and from step t+1
-            dS = list(cell.step_back(buf, wb, t, S, tuple(dS), dgi_all[t], dgh_all[t]))
+            dS = list(cell.run_step_back(buf, wb, t, S, tuple(dS), dgi_all[t], dgh_all[t]))
         else:
             on = m[t][:, None]
             if dy is not None:  # padded outputs are constant zeros: no gradient
                 np.add(dS[0], dy[t], out=dS[0], where=on)
             passed = [np.where(on, 0.0, d) for d in dS]  # padded: state copied through
             inner = tuple(np.where(on, d, 0.0) for d in dS)
-            back = cell.step_back(buf, wb, t, S, inner, dgi_all[t], dgh_all[t])
+            back = cell.run_step_back(buf, wb, t, S, inner, dgi_all[t], dgh_all[t])
             dS = [b + p for b, p in zip(back, passed)]
     return tuple(dS)
 
@@ -314,11 +283,11 @@ def _sweep_truncated(cell, cache, wb, dy, dS_n, dgi_all, dgh_all, k: int) -> tup
             for s, d in zip(slots, dS_n):
                 s[0][ends] += d[ends]
         if m is None:
-            back = cell.step_back(buf, wb, t, S, tuple(slots), dgi, dgh)
+            back = cell.run_step_back(buf, wb, t, S, tuple(slots), dgi, dgh)
         else:
             on = m[t][:, None]
             passed = [np.where(on, 0.0, d) for d in slots]
-            back = cell.step_back(buf, wb, t, S, tuple(np.where(on, d, 0.0) for d in slots), dgi, dgh)
+            back = cell.run_step_back(buf, wb, t, S, tuple(np.where(on, d, 0.0) for d in slots), dgi, dgh)
             back = [b + p for b, p in zip(back, passed)]
         dgi.sum(axis=0, out=dgi_all[t])
         if dgh is not dgi:

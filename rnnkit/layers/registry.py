@@ -1,24 +1,85 @@
-"""Pick a recurrent layer by name, so every model takes every cell (``--cell rnn|lstm|gru``)."""
+"""The cell registry: every model takes every registered cell (``--cell NAME``), and the
+conformance suite (``tests/test_cell_conformance.py``) checks every registered cell the same way.
+
+    from rnnkit.layers import Cell, register_cell
+    register_cell("minimal", lambda hidden_size, **kw: MinimalRNNCell())
+
+A factory receives ``hidden_size`` and the cell options a model passes along (``nonlinearity``,
+``forget_bias``, ...) and returns a :class:`~rnnkit.layers.cell.Cell`; it should ignore options
+it does not use (``**kw``). The built-in cells map to PyTorch-compatible layer classes.
+"""
 
 from __future__ import annotations
 
+from typing import Callable
+
 from ..errors import RnnkitError
 from .base import RecurrentLayer
+from .cell import Cell
 
-CELLS = ("rnn", "lstm", "gru")
+# name -> factory(hidden_size, **options) -> Cell; insertion order is the order shown to users
+CELLS: dict[str, Callable[..., Cell]] = {}
+_LAYER_CLASSES: dict[str, Callable[..., RecurrentLayer]] = {}
 
 
-def make_recurrent(cell: str, input_size: int, hidden_size: int, *, seed: int | None = None,
-                   dtype: str = "float32", nonlinearity: str = "tanh",
-                   forget_bias: float = 0.0) -> RecurrentLayer:
-    """A one-layer RNN, LSTM or GRU with PyTorch's parameter names."""
+def register_cell(name: str, factory: Callable[..., Cell], *,
+                  layer_class: Callable[..., RecurrentLayer] | None = None) -> None:
+    """Make a cell available by name to every model, the CLI and the conformance suite."""
+    if not name or not name.replace("-", "").replace("_", "").isalnum():
+        raise RnnkitError(f"cell names are letters, digits, '-' and '_', got {name!r}")
+    CELLS[name] = factory
+    if layer_class is not None:
+        _LAYER_CLASSES[name] = layer_class
+
+
+def cell_names() -> list[str]:
+    _register_builtins()
+    return list(CELLS)
+
+
+def make_cell(name: str, hidden_size: int, **options) -> Cell:
+    _register_builtins()
+    if name not in CELLS:
+        raise RnnkitError(f"unknown cell {name!r}; choose one of {', '.join(CELLS)}")
+    return CELLS[name](hidden_size, **options)
+
+
+def make_recurrent(cell: str, input_size: int, hidden_size: int, *, num_layers: int = 1,
+                   bidirectional: bool = False, dropout: float = 0.0, merge: str = "concat",
+                   bias: bool = True, seed: int | None = None, dtype: str = "float32",
+                   nonlinearity: str = "tanh", forget_bias: float = 0.0,
+                   **options) -> RecurrentLayer:
+    """A recurrent layer of any registered cell; RNN, LSTM and GRU with PyTorch's names."""
+    _register_builtins()
+    if cell not in CELLS:
+        raise RnnkitError(f"unknown cell {cell!r}; choose one of {', '.join(CELLS)}")
+    common = dict(num_layers=num_layers, bias=bias, dropout=dropout, bidirectional=bidirectional,
+                  merge=merge, seed=seed, dtype=dtype)
     if cell == "rnn":
-        from .rnn import RNN
-        return RNN(input_size, hidden_size, nonlinearity=nonlinearity, seed=seed, dtype=dtype)
+        return _LAYER_CLASSES["rnn"](input_size, hidden_size, nonlinearity=nonlinearity, **common)
     if cell == "lstm":
-        from .lstm import LSTM
-        return LSTM(input_size, hidden_size, seed=seed, dtype=dtype, forget_bias=forget_bias)
-    if cell == "gru":
-        from .gru import GRU
-        return GRU(input_size, hidden_size, seed=seed, dtype=dtype)
-    raise RnnkitError(f"unknown cell {cell!r}; choose one of {', '.join(CELLS)}")
+        return _LAYER_CLASSES["lstm"](input_size, hidden_size, forget_bias=forget_bias, **common)
+    if cell in _LAYER_CLASSES:
+        return _LAYER_CLASSES[cell](input_size, hidden_size, **common)
+    c = CELLS[cell](hidden_size, nonlinearity=nonlinearity, forget_bias=forget_bias, **options)
+    return RecurrentLayer(c, input_size, hidden_size, **common)
+
+
+_BUILTINS_DONE = False
+
+
+def _register_builtins() -> None:
+    global _BUILTINS_DONE
+    if _BUILTINS_DONE:
+        return
+    _BUILTINS_DONE = True
+    from . import gru, lstm, rnn
+    from . import extra_cells  # noqa: F401  (registers its cells)
+
+    register_cell("rnn", lambda h, nonlinearity="tanh", **kw: rnn.ElmanCell(nonlinearity),
+                  layer_class=rnn.RNN)
+    register_cell("lstm", lambda h, **kw: lstm.LSTMCell(), layer_class=lstm.LSTM)
+    register_cell("gru", lambda h, **kw: gru.GRUCell(h), layer_class=gru.GRU)
+    # keep the classic three first in listings
+    for name in [n for n in CELLS if n not in ("rnn", "lstm", "gru")]:
+        CELLS[name] = CELLS.pop(name)

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import RnnkitError
 from .base import RecurrentLayer
-from .recurrent import Cell
+from .cell import Cell
 
 
 class ElmanCell(Cell):
@@ -33,17 +33,21 @@ class ElmanCell(Cell):
     gates = 1
     n_states = 1
     xp_in_state = True
+    bias_hh_in_xp = slice(None)  # b = b_ih + b_hh, added once for all steps
 
     def __init__(self, nonlinearity: str = "tanh"):
         if nonlinearity not in ("tanh", "relu"):
             raise RnnkitError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
 
-    def prepare(self, params, T, B, H, dtype):
-        W = params["weight_hh_l0"]
-        return {"W": W, "WT": np.ascontiguousarray(W.T), "hw": np.empty((B, H), dtype)}
+    def derive(self, w, H, dtype):
+        W = w["w_hh"]
+        return {"W": W, "WT": np.ascontiguousarray(W.T)}
 
-    def step(self, buf, t, xp_t, prev, new):
+    def prepare(self, d, T, B, H, dtype):
+        return {**d, "hw": np.empty((B, H), dtype)}
+
+    def run_step(self, buf, t, xp_t, prev, new):
         h, hw = new[0], buf["hw"]
         np.matmul(prev[0], buf["WT"], out=hw)  # W h(t-1)
         np.add(xp_t, hw, out=h)  # + U x(t) + b          (10.8)  (xp_t may be h itself)
@@ -63,25 +67,28 @@ class ElmanCell(Cell):
             np.greater(Hs, 0, out=d)
         return {"dact": d, "dgi_all": d}
 
-    def step_back(self, buf, wb, t, S, dS, dgi, dgh):
+    def run_step_back(self, buf, wb, t, S, dS, dgi, dgh):
         np.multiply(dS[0], wb["dact"][t], out=dgi)  # dL/da(t) = diag(act'(a(t))) dL/dh(t)
         return (dgi @ buf["W"],)  # dL/dh(t-1) through W (10.21)
 
 
 class RNN(RecurrentLayer):
-    """Elman RNN layer with PyTorch ``nn.RNN``'s parameters (one layer, one direction).
+    """Elman RNN layer with PyTorch ``nn.RNN``'s parameters and semantics.
 
-    Parameters: ``weight_ih_l0`` (H, I), ``weight_hh_l0`` (H, H), ``bias_ih_l0`` (H,),
-    ``bias_hh_l0`` (H,), initialised U(-1/sqrt(H), 1/sqrt(H)) like PyTorch.
+    Parameters per layer k (and ``_reverse`` for the backward direction): ``weight_ih_l{k}``
+    (H, I_k), ``weight_hh_l{k}`` (H, H), ``bias_ih_l{k}`` (H,), ``bias_hh_l{k}`` (H,), initialised
+    U(-1/sqrt(H), 1/sqrt(H)) like PyTorch.
 
     >>> rnn = RNN(3, 5, seed=0)
     >>> y, h_n = rnn.forward(np.zeros((7, 2, 3), np.float32))  # y (7, 2, 5), h_n (1, 2, 5)
     >>> dx, dh0 = rnn.backward(np.ones_like(y))                 # fills rnn.grads
     """
 
-    def __init__(self, input_size: int, hidden_size: int, nonlinearity: str = "tanh",
-                 bias: bool = True, seed: int | None = None, dtype: str = "float32",
-                 bptt_truncate: int | None = None):
-        super().__init__(ElmanCell(nonlinearity), input_size, hidden_size, bias=bias, seed=seed,
-                         dtype=dtype, bptt_truncate=bptt_truncate)
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 nonlinearity: str = "tanh", bias: bool = True, dropout: float = 0.0,
+                 bidirectional: bool = False, merge: str = "concat", seed: int | None = None,
+                 dtype: str = "float32", bptt_truncate: int | None = None):
+        super().__init__(ElmanCell(nonlinearity), input_size, hidden_size, num_layers=num_layers,
+                         bias=bias, dropout=dropout, bidirectional=bidirectional, merge=merge,
+                         seed=seed, dtype=dtype, bptt_truncate=bptt_truncate)
         self.nonlinearity = nonlinearity

@@ -1,54 +1,197 @@
-"""Run a recurrent cell one step at a time (sampling, greedy decoding), doing no work twice.
+"""A recurrent layer one step at a time: forward only (sampling), or forward AND backward.
 
-Everything that does not change between steps is computed once when the stepper is made: the
-cell's derived weights (``cell.prepare``), its buffers, and -- for token inputs -- the table of
-input projections of every token, P = E W_ih^T + b (V, G*H), so one step is a row gather, the
-cell's step (one GEMM plus elementwise work) and nothing else.
+Everything that does not change between steps is prepared once, when the stepper is made: each
+cell's derived weights (``cell.derive``: transposes, constants) and, for token inputs, the table of
+input projections of every token P = E W_ih^T + b (V, G*H). Make a new stepper after the weights
+change (e.g. after an optimizer step).
+
+* :class:`Stepper` -- sampling and greedy decoding: ``h = st.step(ids)``, the state kept inside.
+* :class:`StepFunction` -- step-level forward AND backward, for models whose next input depends on
+  the previous output (a decoder feeding back its predictions, scheduled sampling) or whose steps
+  form no chain (a tree node): ``y, state, tape = f.forward(x_t, state)`` then, in any order that
+  respects the dependencies, ``dx_t, dstate = f.backward(tape, dy_t, dstate)``; ``f.grads()`` forms
+  each weight gradient as ONE product over all the steps taken back (not one per step).
+
+Both run every layer of a unidirectional stack (``num_layers``); states are PyTorch-shaped
+(num_layers, B, H), a tuple (h, c) for the LSTM.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..errors import RnnkitError
 from .base import RecurrentLayer
+from .recurrent import Cache, bptt, recurrent_forward, weight_grads
+
+
+def _input_bias(cell, w: dict, dtype) -> np.ndarray:
+    """b_ih plus the rows of b_hh that the cell folds into the input projection."""
+    bias = np.zeros(w["w_ih"].shape[0], dtype)
+    if "b_ih" in w:
+        bias += w["b_ih"]
+        if cell.bias_hh_in_xp is not None:
+            bias[cell.bias_hh_in_xp] += w["b_hh"][cell.bias_hh_in_xp]
+    return bias
+
+
+def _states(layer: RecurrentLayer, state, B: int, what: str) -> list:
+    """state -> per layer a tuple of (B, H) arrays; accepts (L, B, H) arrays or, for a one-layer
+    stack, (B, H) arrays; None gives zeros."""
+    n, L, H = layer.cell.n_states, layer.num_layers, layer.hidden_size
+    if state is None:
+        return [tuple(np.zeros((B, H), layer.dtype) for _ in range(n)) for _ in range(L)]
+    parts = state if isinstance(state, tuple) else (state,)
+    if len(parts) != n:
+        raise RnnkitError(f"{what} must be {n} array(s), got {len(parts)}")
+    out = []
+    for s in parts:
+        s = np.asarray(s, dtype=layer.dtype)
+        if s.ndim == 2 and L == 1:
+            s = s[None]
+        if s.shape != (L, B, H):
+            raise RnnkitError(f"{what} must have shape (num_layers, B, H) = ({L}, {B}, {H}), got {s.shape}")
+        out.append(s)
+    return [tuple(p[k] for p in out) for k in range(L)]
+
+
+def _check_unidirectional(layer: RecurrentLayer) -> None:
+    if layer.num_directions != 1:
+        raise RnnkitError("a bidirectional layer cannot run one step at a time (the reverse "
+                          "direction needs the whole sequence)")
 
 
 class Stepper:
     """Incremental forward of ``layer`` for B parallel sequences.
 
     stepper = Stepper(layer, B, embedding=E)   # E (V, I): inputs are token ids
-    h = stepper.step(ids)                      # ids (B,) -> h(t) (B, H); state kept inside
+    h = stepper.step(ids)                      # ids (B,) -> top layer's h(t) (B, H)
+    stepper.state                              # tuple of (L, B, H) arrays (h, [c])
     """
 
     def __init__(self, layer: RecurrentLayer, batch: int, embedding: np.ndarray | None = None,
-                 state0: tuple | None = None):
-        p, cell, H = layer.params, layer.cell, layer.hidden_size
-        self.cell, self.H = cell, H
-        W_ih = p["weight_ih_l0"]
-        bias = np.zeros(W_ih.shape[0], layer.dtype)
-        if "bias_ih_l0" in p:
-            bias += p["bias_ih_l0"]
-            if cell.bias_hh_in_xp is not None:
-                bias[cell.bias_hh_in_xp] += p["bias_hh_l0"][cell.bias_hh_in_xp]
-        self.bias, self.W_ihT = bias, np.ascontiguousarray(W_ih.T)
-        # token inputs: the projection of every token at once, a (V, G*H) table
-        self.table = None if embedding is None else embedding @ self.W_ihT + bias
-        self.buf = cell.prepare(p, 1, batch, H, layer.dtype)
-        # ping-pong state buffers (2, B, H) per state: step t reads one and writes the other
-        self.S = tuple(np.zeros((2, batch, H), layer.dtype) for _ in range(cell.n_states))
-        if state0 is not None:
-            for s, s0 in zip(self.S, state0):
-                s[0] = s0
+                 state0=None):
+        _check_unidirectional(layer)
+        cell, H, dt = layer.cell, layer.hidden_size, layer.dtype
+        self.cell, self.H, self.L = cell, H, layer.num_layers
+        self.layers = []
+        for k in range(layer.num_layers):
+            w = layer.weights(k)
+            bias, W_ihT = _input_bias(cell, w, dt), np.ascontiguousarray(w["w_ih"].T)
+            # token inputs: the projection of every token at once, a (V, G*H) table
+            table = embedding @ W_ihT + bias if (k == 0 and embedding is not None) else None
+            buf = cell.prepare(cell.derive(w, H, dt), 1, batch, H, dt)
+            self.layers.append((W_ihT, bias, table, buf))
+        # ping-pong state buffers (2, B, H) per layer and state: step t reads one, writes the other
+        s0 = _states(layer, state0, batch, "initial state")
+        self.S = [tuple(np.zeros((2, batch, H), dt) for _ in range(cell.n_states)) for _ in s0]
+        for S, st in zip(self.S, s0):
+            for s, v in zip(S, st):
+                s[0] = v
         self.cur = 0
 
     @property
     def state(self) -> tuple:
-        return tuple(s[self.cur] for s in self.S)
+        """The current state: a tuple (h, [c]) of (L, B, H) arrays (copies)."""
+        return tuple(np.stack([S[k][self.cur] for S in self.S]) for k in range(self.cell.n_states))
 
     def step(self, x: np.ndarray) -> np.ndarray:
-        """x: (B,) token ids (with an embedding) or (B, I) features. Returns h(t) (B, H)."""
-        xp = self.table[x] if self.table is not None else x @ self.W_ihT + self.bias
+        """x: (B,) token ids (with an embedding) or (B, I) features. Returns the top layer's
+        h(t) (B, H) (a view that the next step overwrites: copy it to keep it)."""
         a, b = self.cur, 1 - self.cur
-        self.cell.step(self.buf, 0, xp, tuple(s[a] for s in self.S), tuple(s[b] for s in self.S))
+        inp = x
+        for (W_ihT, bias, table, buf), S in zip(self.layers, self.S):
+            xp = table[inp] if table is not None else inp @ W_ihT + bias
+            new = tuple(s[b] for s in S)
+            self.cell.run_step(buf, 0, xp, tuple(s[a] for s in S), new)
+            inp = new[0]
         self.cur = b
-        return self.S[0][b]
+        return inp
+
+
+class StepFunction:
+    """Step-level forward and backward through a unidirectional ``layer`` (all its layers).
+
+        f = StepFunction(layer)                      # derived weights prepared here, once
+        y1, s1, tape1 = f.forward(x1, None)          # x (B, I) floats or (B,) ids; state None: 0
+        y2, s2, tape2 = f.forward(x2, s1)
+        dx2, ds1 = f.backward(tape2, dy2, None)      # dy (B, H) of the top layer; dstate like s
+        dx1, ds0 = f.backward(tape1, dy1 + ..., ds1)
+        grads = f.grads()                            # {PyTorch name: array}, summed over steps
+
+    Each step is the layer's own loop run for one step (the same cell code, so it agrees with
+    the sequence forward/backward to round-off); a tape may be taken back once. ``grads()``
+    stacks the steps taken back and forms each weight gradient in one product, then starts anew.
+    """
+
+    def __init__(self, layer: RecurrentLayer):
+        _check_unidirectional(layer)
+        self.layer = layer
+        cell, H, dt = layer.cell, layer.hidden_size, layer.dtype
+        self.derived = [cell.derive(layer.weights(k), H, dt) for k in range(layer.num_layers)]
+        self._records: list[list] = [[] for _ in range(layer.num_layers)]
+
+    def forward(self, x_t: np.ndarray, state=None):
+        """One step: x_t (B, I) floats or (B,) token ids; state as (L, B, H) arrays or None.
+        Returns (y_t (B, H), new state shaped like ``state``, tape)."""
+        lay = self.layer
+        x_t = np.asarray(x_t)
+        if x_t.ndim not in (1, 2):
+            raise RnnkitError(f"x_t must have shape (B, I) or (B,) ids, got {x_t.shape}")
+        B = x_t.shape[0]
+        prev = _states(lay, state, B, "state")
+        inp, caches, new = x_t[None], [], []
+        for k in range(lay.num_layers):
+            y, s_n, cache = recurrent_forward(lay.cell, lay.weights(k), inp, prev[k],
+                                              hidden_size=lay.hidden_size, dtype=lay.dtype,
+                                              derived=self.derived[k])
+            caches.append(cache)
+            new.append(s_n)
+            inp = y
+        out = tuple(np.stack([s[i] for s in new]) for i in range(lay.cell.n_states))
+        return inp[0], (out if lay.cell.n_states > 1 else out[0]), caches
+
+    def backward(self, tape: list, dy_t: np.ndarray | None, dstate=None):
+        """Take one step back: dy_t (B, H) = dL/dy_t of the top layer, dstate = dL/d(new state)
+        ((L, B, H) arrays, or None). Returns (dx_t (B, I) or None for ids, dL/d(previous state)
+        shaped like the state)."""
+        lay = self.layer
+        if not isinstance(tape, list) or not tape or not isinstance(tape[0], Cache):
+            raise RnnkitError("backward needs a tape returned by StepFunction.forward")
+        B = tape[0].S[0].shape[1] if tape[0].S else 0
+        if tape[0].consumed:
+            raise RnnkitError("this step was already taken back")
+        ds = _states(lay, dstate, B, "state gradient")
+        dcur = None if dy_t is None else np.asarray(dy_t, dtype=lay.dtype)[None]
+        dprev = [None] * lay.num_layers
+        for k in range(lay.num_layers - 1, -1, -1):
+            cache = tape[k]
+            x, h_prev = cache.x, cache.S[0][:-1]  # S[0] is never overwritten by a backward
+            dgi, dgh, ds0, own = bptt(lay.cell, cache, dcur, ds[k])
+            w = lay.weights(k)
+            dx = None if x.ndim == 2 else dgi.reshape(-1, dgi.shape[-1]) @ w["w_ih"]
+            rows = lay.cell.hh_rows(lay.hidden_size)
+            self._records[k].append((x, h_prev, dgi, dgh if rows is not None else None, own))
+            cache.release()
+            dprev[k] = ds0
+            dcur = None if dx is None else dx.reshape(1, B, -1)
+        out = tuple(np.stack([d[i] for d in dprev]) for i in range(lay.cell.n_states))
+        return (None if dcur is None else dcur[0]), (out if lay.cell.n_states > 1 else out[0])
+
+    def grads(self) -> dict:
+        """{PyTorch name: gradient} summed over every step taken back since the last call."""
+        lay, out = self.layer, {}
+        for k, recs in enumerate(self._records):
+            if not recs:
+                continue
+            x = np.concatenate([r[0] for r in recs], axis=0)
+            h_prev = np.concatenate([r[1] for r in recs], axis=0)
+            dgi = np.concatenate([r[2] for r in recs], axis=0)
+            dgh = dgi if recs[0][3] is None else np.concatenate([r[3] for r in recs], axis=0)
+            _, g = weight_grads(lay.cell, lay.weights(k), x, h_prev, dgi, dgh, want_dx=False)
+            for r in recs:
+                for n, v in r[4].items():
+                    g[n] = g[n] + v if n in g else v.copy()
+            out.update(lay._grads_named(k, 0, g))
+        self._records = [[] for _ in range(lay.num_layers)]
+        return out

@@ -4,122 +4,183 @@
     h(t) = cell(e(t), h(t-1))                    Elman (10.8-10.9), LSTM or GRU
     o(t) = c + V h(t)                            (10.10), all steps in one product
     yhat(t) = softmax(o(t))                      (10.11)
-    L = -(1/N) sum_t log yhat(t)[y(t)]           (10.12-10.14), averaged over the N real tokens
+    L = -sum_t log yhat(t)[y(t)]                 (10.12-10.14), summed over the real tokens
 
-Shapes: inputs and targets (T, B) token ids, lengths (B,) for padded sentence batches. The model's
-parameters are one flat dict: ``embed.weight`` (V, D), ``rnn.weight_ih_l0`` ... (PyTorch names
-of the recurrent layer), ``out.weight`` (V, H), ``out.bias`` (V,). The arrays are shared with the
-recurrent layer, so an optimizer that updates ``model.params`` in place updates the layer.
+Shapes: inputs and targets (T, B) token ids, lengths (B,) for padded sentence batches. The model
+is a tree of modules: ``embed.weight`` (V, D), ``rnn.weight_ih_l0`` ... (PyTorch names of the
+recurrent layer), ``out.weight`` (V, H), ``out.bias`` (V,); each array has one owner.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import numpy as np
 
 from ..errors import RnnkitError
-from ..functional import as_dtype, check_ids, softmax_cross_entropy
-from ..layers.dense import embedding_backward, embedding_forward, linear_backward, linear_forward
-from ..layers.recurrent import recurrent_backward, recurrent_forward
-from ..layers.registry import CELLS, make_recurrent
+from ..fit import StepOut
+from ..functional import as_dtype, check_ids, lengths_to_mask, softmax_cross_entropy
+from ..layers.dense import Embedding, Linear
+from ..layers.registry import cell_names, make_recurrent
 from ..layers.stepper import Stepper
+from ..module import Module
 
 
 @dataclass
 class LMConfig:
     """Everything needed to rebuild the model (stored in checkpoints)."""
 
-    vocab_size: int
-    embed_size: int = 64
-    hidden_size: int = 128
-    cell: str = "rnn"  # rnn | lstm | gru
-    nonlinearity: str = "tanh"  # Elman only
-    forget_bias: float = 1.0  # LSTM only
-    dtype: str = "float32"
-    seed: int = 0
+    vocab_size: int = field(default=0, metadata={"cli": False})  # set from the data
+    embed_size: int = field(default=64, metadata={"help": "embedding size"})
+    hidden_size: int = field(default=128, metadata={"help": "hidden units per layer"})
+    cell: str = field(default="rnn", metadata={"help": "recurrent cell (any registered one)"})
+    num_layers: int = field(default=1, metadata={"help": "stacked recurrent layers"})
+    dropout: float = field(default=0.0, metadata={"help": "dropout between stacked layers (training only)"})
+    nonlinearity: str = field(default="tanh", metadata={"help": "Elman cell: tanh | relu",
+                                                         "choices": ["tanh", "relu"]})
+    forget_bias: float = field(default=1.0, metadata={"help": "LSTM forget-gate bias at init"})
+    embed_init_std: float = field(default=0.1, metadata={"help": "std of the N(0, s^2) embedding init"})
+    init_range: float | None = field(default=None, metadata={
+        "help": "initialise every weight U(-r, r) (Zaremba et al.: 0.1); default: PyTorch's"})
+    dtype: str = field(default="float32", metadata={"help": "float32 | float64",
+                                                     "choices": ["float32", "float64"]})
+    seed: int = field(default=0, metadata={"cli": False})
 
     def validate(self) -> "LMConfig":
         if self.vocab_size < 2:
             raise RnnkitError(f"vocabulary of {self.vocab_size} token(s): a language model needs at least 2")
-        for name in ("embed_size", "hidden_size"):
-            if getattr(self, name) < 1:
-                raise RnnkitError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.cell not in CELLS:
-            raise RnnkitError(f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
+        for name in ("embed_size", "hidden_size", "num_layers"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise RnnkitError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
+        if self.cell not in cell_names():
+            raise RnnkitError(f"unknown cell {self.cell!r}; choose one of {', '.join(cell_names())}")
+        if not (isinstance(self.embed_init_std, (int, float)) and self.embed_init_std > 0):
+            raise RnnkitError(f"--embed-init-std must be > 0, got {self.embed_init_std!r}")
         as_dtype(self.dtype)
+        check_fits_in_memory(self.param_count(), as_dtype(self.dtype).itemsize)
         return self
 
+    def param_count(self) -> int:
+        """Parameters of this configuration (an upper bound for unknown cells: 4 gates)."""
+        V, D, H, L = self.vocab_size, self.embed_size, self.hidden_size, self.num_layers
+        G = {"rnn": 1, "gru": 3}.get(self.cell, 4)
+        rec = sum(G * H * ((D if k == 0 else H) + H + 2) for k in range(L))
+        return V * D + rec + V * H + V
 
-class LanguageModel:
-    """Embedding -> recurrent layer -> affine output -> softmax cross-entropy."""
+
+def check_fits_in_memory(n_params: int, itemsize: int, factor: int = 6) -> None:
+    """A one-line error, before allocating, for sizes that cannot fit (parameters, gradients and
+    optimizer state take about ``factor`` times the parameters)."""
+    need = n_params * itemsize * factor
+    try:
+        avail = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return
+    if need > avail:
+        raise RnnkitError(f"out of memory: the model has {n_params:,} parameters: with gradients and optimizer "
+                          f"state about {need / 2**30:.1f} GiB, more than this machine's "
+                          f"{avail / 2**30:.1f} GiB; choose smaller sizes")
+
+
+class LanguageModel(Module):
+    """Embedding -> recurrent layer(s) -> affine output -> softmax cross-entropy.
+
+    Children: ``embed`` (``weight`` (V, D)), ``rnn`` (PyTorch names, e.g. ``weight_hh_l0``),
+    ``out`` (``weight`` (V, H), ``bias`` (V,)); ``named_parameters()`` gives ``embed.weight``,
+    ``rnn.weight_ih_l0``, ..., ``out.bias``.
+    """
 
     def __init__(self, config: LMConfig):
+        super().__init__()
         self.config = c = config.validate()
         dt = as_dtype(c.dtype)
         rng = np.random.default_rng(c.seed)
-        self.rnn = make_recurrent(c.cell, c.embed_size, c.hidden_size, seed=int(rng.integers(2**31)),
-                                  dtype=c.dtype, nonlinearity=c.nonlinearity, forget_bias=c.forget_bias)
-        k = 1.0 / np.sqrt(c.hidden_size)
-        self.params: dict[str, np.ndarray] = {
-            "embed.weight": rng.normal(0.0, 0.1, (c.vocab_size, c.embed_size)).astype(dt)}
-        self.params.update({f"rnn.{n}": p for n, p in self.rnn.params.items()})
-        self.params["out.weight"] = rng.uniform(-k, k, (c.vocab_size, c.hidden_size)).astype(dt)
-        self.params["out.bias"] = np.zeros(c.vocab_size, dt)
+        rnn_seed = int(rng.integers(2**31))
+        self.embed = Embedding(c.vocab_size, c.embed_size, rng, dt, init_std=c.embed_init_std)
+        self.rnn = make_recurrent(c.cell, c.embed_size, c.hidden_size, num_layers=c.num_layers,
+                                  dropout=c.dropout, seed=rnn_seed, dtype=c.dtype,
+                                  nonlinearity=c.nonlinearity, forget_bias=c.forget_bias)
+        self.out = Linear(self.rnn.output_size, c.vocab_size, rng, dt)
+        if c.init_range is not None:  # Zaremba et al.: every weight U(-r, r)
+            r = float(c.init_range)
+            init = np.random.default_rng([c.seed, 2])
+            for _, p in self.named_parameters():
+                p[...] = init.uniform(-r, r, p.shape)
+            if c.cell == "lstm" and c.forget_bias:
+                H = c.hidden_size
+                for n, p in self.rnn.params.items():
+                    if n.startswith("bias_ih_"):
+                        p[H: 2 * H] += c.forget_bias
 
-    def zero_state(self, batch: int) -> tuple:
-        return tuple(np.zeros((batch, self.config.hidden_size), self.rnn.dtype)
-                     for _ in range(self.rnn.cell.n_states))
+    @property
+    def params(self):
+        """Read-only view {dotted name: array} of the trainable parameters."""
+        return MappingProxyType(self.parameters())
 
-    # -- training ---------------------------------------------------------------------------
-    def loss_and_grads(self, inputs: np.ndarray, targets: np.ndarray, lengths=None,
-                       state0: tuple | None = None, bptt_truncate: int | None = None,
-                       ) -> tuple[float, int, dict[str, np.ndarray], tuple]:
-        """Forward and BPTT on one batch.
+    def zero_state(self, batch: int):
+        L = self.rnn.num_layers
+        s = tuple(np.zeros((L, batch, self.config.hidden_size), self.rnn.dtype)
+                  for _ in range(self.rnn.cell.n_states))
+        return s if len(s) > 1 else s[0]
 
-        inputs, targets: (T, B) ids; lengths (B,) or None; state0: tuple of (B, H) (None: zeros).
-        Returns (nll_sum, n_tokens, grads of the MEAN nll keyed like ``params``, final state).
-        """
-        p = self.params
-        y, state_n, cache, rows, logits, tgt = self._forward(inputs, targets, lengths, state0)
+    # -- the model protocol of the training loop ------------------------------------------------
+    def loss_and_grads(self, batch, carry=None, bptt_truncate: int | None = None) -> StepOut:
+        """batch = (inputs (T, B), targets (T, B), lengths (B,) or None). Returns the summed
+        nll, the token count, gradients of the SUM by dotted name, and the final state."""
+        inputs, targets, lengths = batch
+        y, state_n, rows, logits, tgt = self._forward(inputs, targets, lengths, carry)
         nll, n, dlogits = softmax_cross_entropy(logits, tgt, inplace=True)
-        dlogits *= 1.0 / max(n, 1)
-        drows, dWo, dbo = linear_backward(rows, p["out.weight"], dlogits)
-        if cache.mask is None:
+        drows = self.out.backward(rows, dlogits)
+        mask = None if lengths is None else lengths_to_mask(lengths, y.shape[0])
+        if mask is None or mask.all():
             dy = drows.reshape(y.shape)
         else:  # padded steps have no output: their gradient is zero
             dy = np.zeros_like(y)
-            dy[cache.mask] = drows
-        de, _, g = recurrent_backward(self.rnn.cell, self.rnn.params, cache, dy, None, bptt_truncate)
-        grads = {"embed.weight": embedding_backward(p["embed.weight"].shape, inputs, de)}
-        grads.update({f"rnn.{k}": v for k, v in g.items()})
-        grads["out.weight"], grads["out.bias"] = dWo, dbo
-        return nll, n, grads, state_n
+            dy[mask] = drows
+        de, _ = self.rnn.backward(dy, None, bptt_truncate=bptt_truncate)  # None: the layer's own
+        self.embed.backward(inputs, de)
+        return StepOut(nll, n, self.named_grads(), carry=state_n)
 
-    def nll(self, inputs: np.ndarray, targets: np.ndarray, lengths=None,
-            state0: tuple | None = None) -> tuple[float, int, tuple]:
-        """Forward only: (nll_sum, n_tokens, final state)."""
-        _, state_n, _, _, logits, tgt = self._forward(inputs, targets, lengths, state0)
+    def evaluate(self, batch, carry=None) -> StepOut:
+        inputs, targets, lengths = batch
+        _, state_n, _, logits, tgt = self._forward(inputs, targets, lengths, carry)
         nll, n, _ = softmax_cross_entropy(logits, tgt, inplace=True)
-        return nll, n, state_n
+        return StepOut(nll, n, None, carry=state_n)
+
+    def nll(self, inputs: np.ndarray, targets: np.ndarray, lengths=None, state0=None):
+        """Forward only: (nll_sum, n_tokens, final state)."""
+        r = self.evaluate((inputs, targets, lengths), state0)
+        return r.loss_sum, r.count, r.carry
+
+    def _state(self, state0):
+        """Accept a state as the layer gives it ((L, B, H), a tuple (h, c) for the LSTM) or as
+        one (B, H) array per state kind (a one-layer model)."""
+        if state0 is None:
+            return None
+        parts = state0 if isinstance(state0, tuple) else (state0,)
+        parts = tuple(p[None] if np.ndim(p) == 2 else p for p in parts)
+        return parts if len(parts) > 1 else parts[0]
 
     def _forward(self, inputs, targets, lengths, state0):
+        state0 = self._state(state0)
         V = self.config.vocab_size
         inputs = check_ids(inputs, V, "inputs")
         targets = check_ids(targets, V, "targets")
         if targets.shape != inputs.shape:
             raise RnnkitError(f"targets {targets.shape} and inputs {inputs.shape} differ in shape")
-        e = embedding_forward(self.params["embed.weight"], inputs)  # (T, B, D): a row gather
-        y, state_n, cache = recurrent_forward(self.rnn.cell, self.rnn.params, e, state0, lengths,
-                                              input_size=self.config.embed_size,
-                                              hidden_size=self.config.hidden_size, dtype=self.rnn.dtype)
+        e = self.embed.forward(inputs)  # (T, B, D): a row gather
+        y, state_n = self.rnn.forward(e, state0, lengths=lengths)
         # the output layer only at real (unpadded) steps: (N, H) rows, one GEMM for all of them
-        if cache.mask is None:
+        mask = None if lengths is None else lengths_to_mask(lengths, y.shape[0])
+        if mask is None or mask.all():
             rows, tgt = y.reshape(-1, y.shape[2]), targets.reshape(-1)
         else:
-            rows, tgt = y[cache.mask], targets[cache.mask]
-        logits = linear_forward(rows, self.params["out.weight"], self.params["out.bias"])
-        return y, state_n, cache, rows, logits, tgt
+            rows, tgt = y[mask], targets[mask]
+        logits = self.out.forward(rows)
+        return y, state_n, rows, logits, tgt
 
     # -- sampling ---------------------------------------------------------------------------
     def sample(self, start: np.ndarray, n_steps: int, rng: np.random.Generator, *,
@@ -137,11 +198,11 @@ class LanguageModel:
             raise RnnkitError(f"temperature must be > 0, got {temperature}")
         if top_k is not None and top_k < 1:
             raise RnnkitError(f"top_k must be >= 1, got {top_k}")
-        p = self.params
         start = np.asarray(start)
         B = start.shape[0]
-        st = Stepper(self.rnn, B, embedding=p["embed.weight"])
-        Wo = np.ascontiguousarray(p["out.weight"].T)
+        st = Stepper(self.rnn, B, embedding=self.embed.weight)
+        Wo = np.ascontiguousarray(self.out.weight.T)
+        bo = self.out.bias
         h = st.step(start)
         if prompt is not None:
             for tok in prompt:
@@ -150,7 +211,7 @@ class LanguageModel:
         done = np.zeros(B, bool)
         banned = list(banned)
         for t in range(n_steps):
-            z = (h @ Wo + p["out.bias"]).astype(np.float64) / temperature
+            z = (h @ Wo + bo).astype(np.float64) / temperature
             if banned:
                 z[:, banned] = -np.inf
             if top_k is not None and top_k < z.shape[1]:
