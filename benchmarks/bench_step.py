@@ -70,6 +70,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from rnnkit.functional import softmax_cross_entropy  # noqa: E402
 from rnnkit.layers.dense import linear_backward, linear_forward  # noqa: E402
 from rnnkit.layers.recurrent import recurrent_backward, recurrent_forward  # noqa: E402
+
+NEUTRAL = {"weight_ih": "w_ih", "weight_hh": "w_hh", "bias_ih": "b_ih", "bias_hh": "b_hh"}
 from rnnkit.layers.registry import make_recurrent  # noqa: E402
 
 try:
@@ -187,14 +189,15 @@ class Problem:
             mod = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell]
             self.t_rnn = mod(I, H)  # time-major, one layer, tanh for "rnn"
             self.t_lin = torch.nn.Linear(H, O)
-            self.params = {k: v.detach().numpy().copy() for k, v in self.t_rnn.state_dict().items()}
+            layer.load_state_dict({k: v.detach().numpy() for k, v in self.t_rnn.state_dict().items()})
+            self.params = layer.weights()  # the engine's neutral names (w_ih, w_hh, b_ih, b_hh)
             self.Wo = self.t_lin.weight.detach().numpy().copy()
             self.bo = self.t_lin.bias.detach().numpy().copy()
             self.t_x = torch.from_numpy(self.x.copy()).requires_grad_(True)
             self.t_tgt = torch.from_numpy(self.tgt.reshape(-1).copy())
             self.t_params = list(self.t_rnn.parameters()) + list(self.t_lin.parameters())
         else:
-            self.params = {k: v.copy() for k, v in layer.params.items()}
+            self.params = layer.weights()
             k = 1.0 / np.sqrt(H)
             self.Wo = rng.uniform(-k, k, (O, H)).astype(F32)
             self.bo = rng.uniform(-k, k, (O,)).astype(F32)
@@ -203,7 +206,7 @@ class Problem:
         """One training step; returns (loss, dx, recurrent grads, dWo, dbo)."""
         T, B, I, H, O = self.shape
         y, _, cache = recurrent_forward(self.cell, self.params, self.x, None,
-                                        input_size=I, hidden_size=H, dtype=F32)
+                                        hidden_size=H, dtype=F32)
         logits = linear_forward(y, self.Wo, self.bo)
         loss, _, dlogits = softmax_cross_entropy(logits, self.tgt, inplace=True)
         del logits  # drop each array as soon as it is used, as a careful training loop would
@@ -237,7 +240,7 @@ class Problem:
             return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
 
         g = max(relerr(dx, self.t_x.grad), relerr(dWo, self.t_lin.weight.grad),
-                *(relerr(grads[k], p.grad) for k, p in self.t_rnn.named_parameters()))
+                *(relerr(grads[NEUTRAL[k[:-3]]], p.grad) for k, p in self.t_rnn.named_parameters()))
         return f"check ok (loss rel {rel:.1e}, grads max rel {g:.1e})"
 
 
@@ -398,7 +401,7 @@ def run_memory(args, cells, shapes) -> list[dict]:
             with fast_path(on):
                 prob.rnnkit_step()  # warm (JIT, first-call allocations)
                 y, _, cache = recurrent_forward(prob.cell, prob.params, prob.x, None,
-                                                input_size=I, hidden_size=H, dtype=F32)
+                                                hidden_size=H, dtype=F32)
                 logits = linear_forward(y, prob.Wo, prob.bo)
                 need = cached_bytes(cache, prob.params) + logits.nbytes
                 lbytes = logits.nbytes
