@@ -348,7 +348,7 @@ def test_time_budget_eval_leaves_the_schedule_alone(tmp_path, monkeypatch):
 def test_time_budget_stop_then_resume_is_exact_when_the_lr_is_halved(tmp_path):
     """A real run whose held-out loss goes up (SGD, lr 5, no clipping) halves its learning rate;
     stopping it by a time budget after one step and resuming gives the uninterrupted parameters."""
-    kw = dict(optimizer="sgd", lr=5.0, clip_norm=None)
+    kw = dict(optimizer="sgd", lr=5.0, clip_norm=None, epochs=4)
     full = train_lm(_word_cfg(tmp_path / "full", **kw), _small_model(), **QUIET)
     part = _word_cfg(tmp_path / "part", time_budget=1e-9, **kw)
     train_lm(part, _small_model(), **QUIET)
