@@ -193,3 +193,13 @@ def test_ctrl_c_during_data_preparation_claims_no_save(tmp_path, monkeypatch):
     monkeypatch.setattr(lm_task.LMTask, "_prepare", boom)
     code, _, err = _run(["train", "lm", "--out", tmp_path / "r", "--samples", "0"])
     assert code == 130 and "nothing was saved" in err and "position" not in err
+
+
+def test_predict_dispatches_on_the_stored_task(small_run):
+    _, out = small_run
+    code, stdout, err = _run(["predict", out, "the cat", "a dog", "--top", "3"])
+    assert code == 0, err
+    lines = stdout.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("the cat\t") and lines[0].count("'") == 6
+    probs = [float(x) for x in lines[0].split("\t")[1].split()[1::2]]
+    assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0 + 1e-9

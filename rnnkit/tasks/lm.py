@@ -184,6 +184,40 @@ class LMTask(Task):
             for line in sample_text(model, self, n=samples, seed=seed):
                 print(f"  {line}")
 
+    def predict(self, model, inputs, args) -> int:
+        """For each prompt, the likeliest next tokens with their probabilities."""
+        if not inputs:
+            raise RnnkitError("give one or more prompts (or lines on stdin)")
+        for text, cands in zip(inputs, _predict_next(self, model, inputs, args.top)):
+            print(f"{text}\t" + "  ".join(f"{t!r} {p:.3f}" for t, p in cands))
+        return 0
+
+
+def _predict_next(task, model, prompts: list[str], top: int) -> list[list[tuple[str, float]]]:
+    """The ``top`` likeliest next tokens after each prompt (word models start from <s>)."""
+    vocab, cfg = task.vocab, task.cfg
+    out = []
+    for text in prompts:
+        if cfg.level == "char":
+            toks = tokenize_chars(text)
+            unknown = sorted({t for t in toks if t not in vocab})
+            if unknown:
+                raise RnnkitError(f"prompt {text!r} has characters the model never saw: {''.join(unknown)!r}")
+            ids = vocab.encode(toks) if toks else np.array([vocab.encode(["\n"])[0] if "\n" in vocab else 0])
+        else:
+            toks = tokenize_words(text, lower=cfg.lower)
+            ids = np.concatenate([[vocab.bos_id], vocab.encode(toks)]).astype(np.int64)
+        from ..layers.stepper import Stepper
+        st = Stepper(model.rnn, 1, embedding=model.embed.weight)
+        for i in ids:
+            h = st.step(np.array([i]))
+        z = (h @ model.out.weight.T + model.out.bias)[0].astype(np.float64)
+        p = np.exp(z - z.max())
+        p /= p.sum()
+        best = np.argsort(-p)[:top]
+        out.append([(vocab.itos[j], float(p[j])) for j in best])
+    return out
+
 
 def _num(v: float) -> str:
     return f"{v:.4g}" if (not math.isfinite(v) or abs(v) >= 1e5) else f"{v:.3f}" if v < 100 else f"{v:.2f}"
