@@ -48,7 +48,8 @@ def test_writer_rejects_whitespace_words():
 def _random_tree(rng, depth, alphabet):
     if depth == 0 or rng.random() < 0.3:
         n = int(rng.integers(1, 5))
-        return Tree.leaf("".join(rng.choice(list(alphabet), n)), None if rng.random() < 0.2 else int(rng.integers(5)))
+        label = None if rng.random() < 0.2 else int(rng.integers(5))
+        return Tree.leaf("".join(rng.choice(list(alphabet), n)), label)
     kids = [_random_tree(rng, depth - 1, alphabet) for _ in range(int(rng.integers(1, 4)))]
     return Tree(None if rng.random() < 0.2 else int(rng.integers(5)), children=kids)
 
@@ -224,7 +225,8 @@ def test_arith_representation_and_tokens():
 
 def test_arith_trees_labels_depths_and_seed():
     trees = arith_trees(300, [0, 1, 2, 3, 4, 5], seed=3)
-    assert [format_tree(t) for t in trees] == [format_tree(t) for t in arith_trees(300, [0, 1, 2, 3, 4, 5], seed=3)]
+    again = arith_trees(300, [0, 1, 2, 3, 4, 5], seed=3)
+    assert [format_tree(t) for t in trees] == [format_tree(t) for t in again]
     rng = np.random.default_rng(0)
     for d in range(7):
         for _ in range(20):

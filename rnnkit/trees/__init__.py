@@ -1,4 +1,5 @@
-"""Recursive (tree-structured) networks with backpropagation through structure, batched by level.
+"""Recursive (tree-structured) networks with backpropagation through structure, batched by level
+(Deep Learning book, section 10.6).
 
 * ``tree``: the :class:`Tree` type, the bracketed (PTB / SST) reader and writer, ``binarize``,
   ``tree_from_sentence``;

@@ -13,10 +13,10 @@ and a digit is a leaf labelled with its value. So ``(3 + 4) * 5`` is
 
 Depth: a digit has depth 0, ``A op B`` has depth 1 + max(depth A, depth B) (operator nesting; the
 tree's height lies between depth + 1 and 2 * depth). ``random_expression(depth)`` draws an
-expression of EXACTLY that depth: one operand (left or right, at random) of depth - 1, the other of a depth drawn from 0 .. depth-1,
-operators and digits uniformly. ``to_tokens`` gives the same expression as a flat, fully
-bracketed token sequence for a sequential model: ``( ( 3 + 4 ) * 5 )``; its target is
-``tree.label``.
+expression of EXACTLY that depth: one operand (left or right, at random) of depth - 1, the other
+of a depth drawn from 0 .. depth-1, operators and digits uniformly. ``to_tokens`` gives the same
+expression as a flat, fully bracketed token sequence for a sequential model:
+``( ( 3 + 4 ) * 5 )``; its target is ``tree.label``.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ def combine(left: Tree, op: str, right: Tree) -> Tree:
     """The node for ``left op right`` with its value as label (see the module doc)."""
     if op not in OPS:
         raise RnnkitError(f"unknown operator {op!r}; use one of {' '.join(OPS)}")
-    return Tree(OPS[op](left.label, right.label), children=(left, Tree(None, children=(Tree(None, word=op), right))))
+    op_right = Tree(None, children=(Tree(None, word=op), right))
+    return Tree(OPS[op](left.label, right.label), children=(left, op_right))
 
 
 def random_expression(depth: int, rng: np.random.Generator, ops: str = "+-*") -> Tree:

@@ -26,7 +26,7 @@ Joining a batch is vectorised (a concatenation, a stable argsort, an inverse per
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -49,7 +49,7 @@ class FlatTree:
         return int(self.left.shape[0])
 
 
-def flatten_tree(tree: Tree, word_ids: "callable") -> FlatTree:
+def flatten_tree(tree: Tree, word_ids: Callable[[list[str]], np.ndarray]) -> FlatTree:
     """Post-order arrays of a binary tree. ``word_ids(list of words) -> (n_leaves,) ids``
     (e.g. ``TreeVocab.ids``). RnnkitError for a node that does not have 0 or 2 children."""
     nodes: list[Tree] = []
@@ -130,6 +130,7 @@ class TreeBatch:
                    labels=cat("label")[order], roots=inv[offsets + sizes - 1], levels=levels)
 
     @classmethod
-    def from_trees(cls, trees: Sequence[Tree], word_ids: "callable") -> "TreeBatch":
+    def from_trees(cls, trees: Sequence[Tree],
+                   word_ids: Callable[[list[str]], np.ndarray]) -> "TreeBatch":
         """Flatten (``flatten_tree``) and join in one call."""
         return cls.from_flat([flatten_tree(t, word_ids) for t in trees])

@@ -13,7 +13,8 @@ Backward, levels in reverse (a node's gradient is complete once every higher lev
 
 Each node has exactly one parent, so the child rows of a level are all distinct and the
 fancy-indexed ``+=`` is an exact scatter-add (no ``np.add.at`` needed); only the embedding
-gradient, where a word repeats, needs ``np.add.at``. The rows each level hands back (e.g. x and
+gradient, where a word repeats, needs a real scatter-add (``model.embedding_grad``: sort, then
+``np.add.reduceat``). The rows each level hands back (e.g. x and
 dA) are stacked over all levels, and every weight gradient is ONE product over all internal nodes.
 """
 

@@ -1,4 +1,4 @@
-"""A recursive (tree-structured) classifier with a softmax at every node.
+"""A recursive (tree-structured) classifier with a softmax at every node (DL book section 10.6).
 
     e         = E[word]                              leaves: a row gather of the (V, D) table
     S(node)   = composition(S(left), S(right))       plain net, RNTN or Tree-LSTM (compose.py)
