@@ -26,8 +26,23 @@ def task_names() -> list[str]:
     return list(TASKS)
 
 
+_LOADED = False
+
+
 def _load() -> None:
-    from . import lm  # noqa: F401  (each module registers its task)
+    """Import every module of this package once: each registers its task(s). A new task is a new
+    file here with a ``@register_task`` class; nothing else needs to change."""
+    global _LOADED
+    if _LOADED:
+        return
+    _LOADED = True
+    import importlib
+    import pkgutil
+
+    from . import lm  # noqa: F401  (first: the default task)
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        if info.name not in ("base", "lm") and not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
 
 
 __all__ = ["Task", "TASKS", "register_task", "get_task", "task_names"]
