@@ -93,7 +93,7 @@ def _base_type(tp):
     return tp, False
 
 
-def _add_config_flags(group, cls, dests: dict, section: str) -> None:
+def _add_config_flags(group, cls, dests: dict, section: str, overrides: dict | None = None) -> None:
     """One flag per field of the dataclass ``cls`` (``metadata={"cli": False}`` skips a field)."""
     for f in fields(cls):
         md = f.metadata
@@ -103,6 +103,7 @@ def _add_config_flags(group, cls, dests: dict, section: str) -> None:
         flag = "--" + f.name.replace("_", "-")
         tp, optional = _base_type(f.type)
         default = f.default if f.default is not MISSING else None
+        default = (overrides or {}).get(f.name, default)
         helptext = md.get("help", "")
         if tp is bool:
             if default:
@@ -158,7 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
         dests: dict = {}
         _add_config_flags(tp.add_argument_group("data"), cls.Config, dests, "task")
         _add_config_flags(tp.add_argument_group("model"), cls.ModelConfig, dests, "model")
-        _add_config_flags(tp.add_argument_group("training"), FitConfig, dests, "fit")
+        _add_config_flags(tp.add_argument_group("training"), FitConfig, dests, "fit",
+                          overrides=cls.fit_defaults)
         tp.set_defaults(_dests=dests)
         g = tp.add_argument_group("run")
         g.add_argument("--out", default=argparse.SUPPRESS,
@@ -298,7 +300,7 @@ def _cmd_train(a) -> int:
     else:
         tcfg = task_cls.Config(**_given(a, a._dests, "task"))
         mcfg = task_cls.ModelConfig(**_given(a, a._dests, "model"))
-        fit_cfg = FitConfig(**_given(a, a._dests, "fit")).validate()
+        fit_cfg = FitConfig(**{**task_cls.fit_defaults, **_given(a, a._dests, "fit")}).validate()
         if hasattr(tcfg, "seed"):
             tcfg.seed = fit_cfg.seed
         rs = None

@@ -24,6 +24,8 @@ class Task:
     description: str = ""
     # FitConfig fields a resumed run may change (every other flag must match the checkpoint)
     resume_overridable: tuple = ("epochs", "time_budget", "lr", "eval_every", "log_every")
+    # FitConfig values this task trains best with (a flag given on the command line wins)
+    fit_defaults: dict = {}
 
     def __init__(self, cfg, state: tuple[dict, dict] | None = None, load_data: bool = True):
         """Prepare the data for ``cfg``; ``state`` is what ``state_dict`` saved (a vocabulary),
