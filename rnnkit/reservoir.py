@@ -25,6 +25,10 @@ Win=bernoulli)``), with one ``SeedSequence`` child per matrix:
   probability, times ``input_scaling`` (a float, or one per input feature);
 * b: U(-1, 1) times ``bias_scaling`` (0 by default, as reservoirpy's reservoir has no bias).
 
+Given reservoirpy's own W and W_in, this module reproduces reservoirpy 0.4.2's ESN (same leaky
+update, same ridge) to rounding: readout 4e-8 relative, predictions 3e-9 (500 units,
+``benchmarks/bench_esn.py``).
+
 Speed: the input term W_in x(t) + b of all steps is one matrix product before the loop; the loop
 does one product with W, a tanh and the leak per step, for all series of a batch at once. W is
 multiplied as a dense array below 300 units and as a scipy CSR matrix from 300 units on
@@ -416,7 +420,8 @@ class ESN(Module):
 
     def predict(self, X) -> np.ndarray:
         """Outputs y(t) for X (T, I) -> (T, O) or (T, B, I) -> (T, B, O), continuing from the
-        state where fit or the last predict/run ended."""
+        state where fit or the last predict/run ended (a batch of another size starts from
+        zero)."""
         self._check_fitted()
         X3, single = self._as_series(X)
         self._ensure_reservoir(X3)
