@@ -183,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("checkpoint", help="a checkpoint .npz file or the run folder that holds checkpoint.npz")
     ev.add_argument("--corpus", metavar="PATH",
                     help="language models: evaluate on this whole file instead")
+    ev.add_argument("--split", choices=["valid", "test"], default="valid",
+                    help="the held-out part (default) or the test file given when training")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
 
     ge = sub.add_parser("generate", help="sample text from a trained language model",
@@ -333,7 +335,7 @@ def _cmd_generate(a) -> int:
 
 def _cmd_eval(a) -> int:
     from .generate import evaluate_checkpoint
-    r = evaluate_checkpoint(a.checkpoint, a.corpus)
+    r = evaluate_checkpoint(a.checkpoint, a.corpus, a.split)
     if a.json:
         print(json.dumps(r))
     elif "unit" in r:

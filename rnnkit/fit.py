@@ -200,6 +200,11 @@ def _fmt(v) -> str:
 
 def evaluate(task, model, split: str = "valid", comm: Comm = SERIAL) -> dict:
     """The task's metrics on a split (no gradients): loss per count and the task's own."""
+    return task.summarize(*evaluate_sums(task, model, split, comm))
+
+
+def evaluate_sums(task, model, split: str = "valid", comm: Comm = SERIAL) -> tuple[float, int, dict]:
+    """(loss_sum, count, summed extra) over a split, without gradients."""
     model.eval()
     total, count, extra, carry = 0.0, 0, {}, None
     try:
@@ -211,7 +216,7 @@ def evaluate(task, model, split: str = "valid", comm: Comm = SERIAL) -> dict:
             carry = r.carry
     finally:
         model.train()
-    return task.summarize(total, count, extra)
+    return total, count, extra
 
 
 def fit(task, model, cfg: FitConfig, run: RunDir, *, resume_state: dict | None = None,

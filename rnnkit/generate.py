@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 
-from .data import load_text, split_sentences, tokenize_chars, tokenize_words
+from .data import load_text, tokenize_chars, tokenize_words
 from .errors import RnnkitError
 
 
@@ -61,7 +61,8 @@ def sample_text(model, task, n: int = 5, length: int = 300, prompt: str = "",
         (warn or _warn)(f"prompt words the model does not know, read as <unk>: {' '.join(unknown)}")
     rest = np.repeat(vocab.encode(toks)[:, None], n, axis=1) if toks else None
     banned += (vocab.bos_id,) + ((vocab.pad_id,) if vocab.pad_id is not None else ())
-    out = model.sample(np.full(n, vocab.bos_id), length, rng, temperature=temperature, top_k=top_k,
+    start = vocab.eos_id if cfg.streams else vocab.bos_id  # a stream starts after a </s>
+    out = model.sample(np.full(n, start), length, rng, temperature=temperature, top_k=top_k,
                        banned=banned, stop_id=vocab.eos_id, prompt=rest)
     lines = []
     for col in out.T:
@@ -86,29 +87,21 @@ def generate_text(path, n: int = 5, length: int = 300, prompt: str = "", tempera
     return sample_text(model, task, n, length, prompt, temperature, top_k, allow_unk, seed)
 
 
-def evaluate_checkpoint(path, corpus: str | None = None) -> dict:
-    """Held-out metrics of any task's checkpoint (the held-out part of its data as split when
-    training); for a language model, ``corpus`` evaluates on a whole other file instead."""
-    from .fit import evaluate
+def evaluate_checkpoint(path, corpus: str | None = None, split: str = "valid") -> dict:
+    """Held-out metrics of any task's checkpoint: the held-out part of its data as split when
+    training (``split="test"``: its test file); for a language model, ``corpus`` evaluates on a
+    whole other file instead (read in the run's format, perplexity per word counting </s>)."""
+    from .fit import evaluate_sums
     from .rundir import load_model
     task, model, _, _ = load_model(path, load_data=corpus is None)
     if corpus is not None:
         if task.name != "lm":
             raise RnnkitError("--corpus applies to language models only")
-        text = load_text(corpus)
-        vocab = task.vocab
-        if task.cfg.level == "char":
-            task.valid = vocab.encode(tokenize_chars(text))
-        else:
-            task.valid = [vocab.encode(t) for t in (tokenize_words(s, lower=task.cfg.lower)
-                                                    for s in split_sentences(text)) if t]
-            if not task.valid:
-                raise RnnkitError(f"no sentences in {corpus}")
-    r = evaluate(task, model, "valid")
+        task.set_eval_text(load_text(corpus), corpus)
+    total, count, extra = evaluate_sums(task, model, split)
+    r = task.summarize(total, count, extra)
     if task.name == "lm":
         unit = "char" if task.cfg.level == "char" else "word"
-        n = sum(len(v) + (0 if task.cfg.level == "char" else 1) for v in task.valid) \
-            if task.cfg.level == "word" else len(task.valid) - 1
-        r.update(unit=unit, tokens=int(n), nll=r["loss"], perplexity=r["ppl"])
+        r.update(unit=unit, tokens=int(count), nll=r["loss"], perplexity=r["ppl"])
     r["checkpoint"] = str(path)
     return r

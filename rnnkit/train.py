@@ -57,7 +57,7 @@ class TrainConfig:
 
     def split(self) -> tuple[LMDataConfig, FitConfig]:
         d = asdict(self)
-        data = LMDataConfig(**{k: d[k] for k in _DATA}, seed=self.seed).validate()
+        data = LMDataConfig(**{k: d[k] for k in _DATA if k in d}, seed=self.seed).validate()
         fitc = FitConfig(**{k: d[k] for k in _FIT if k in d}).validate()
         return data, fitc
 

@@ -8,15 +8,25 @@ from rnnkit.data.batching import (
     train_valid_split,
 )
 from rnnkit.data.corpus import default_corpus_text, default_sentences, load_text
+from rnnkit.data.formats import FORMATS, detect_format, iter_sentences, read_sentences, read_stream
 from rnnkit.data.text import (
     Vocab,
     split_sentences,
     tokenize_chars,
+    tokenize_simple,
+    tokenize_treebank,
     tokenize_words,
     unigram_entropy_bits,
 )
 
 __all__ = [
+    "FORMATS",
+    "detect_format",
+    "iter_sentences",
+    "read_sentences",
+    "read_stream",
+    "tokenize_simple",
+    "tokenize_treebank",
     "Vocab",
     "default_corpus_text",
     "default_sentences",

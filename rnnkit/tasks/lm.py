@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..data import (Vocab, default_corpus_text, default_sentences, load_text, sentence_batches,
-                    split_sentences, stream_batches, tokenize_chars, tokenize_words,
-                    train_valid_split)
+                    stream_batches, tokenize_chars, tokenize_words, train_valid_split)
+from ..data.formats import read_sentences
 from ..errors import RnnkitError
 from ..models.lm import LanguageModel, LMConfig
 from . import register_task
@@ -34,7 +34,26 @@ class LMDataConfig:
     level: str = field(default="word", metadata={"help": "word | char", "choices": ["word", "char"]})
     corpus: str | None = field(default=None, metadata={
         "help": "UTF-8 text file (default: the embedded corpus)", "metavar": "PATH"})
-    lower: bool = field(default=True, metadata={"help": "word level: lower-case the text"})
+    format: str = field(default="auto", metadata={
+        "help": "word level: lines (one sentence per line), tokens (pre-tokenized, e.g. Penn "
+                "Treebank files: split on spaces only), text (raw prose), auto (detect)",
+        "choices": ["auto", "lines", "tokens", "text"]})
+    unk_token: str = field(default="<unk>", metadata={
+        "help": "the corpus's own unknown-word token, read as rnnkit's <unk>"})
+    valid: str | None = field(default=None, metadata={
+        "help": "held-out file (replaces the random split)", "metavar": "PATH"})
+    test: str | None = field(default=None, metadata={
+        "help": "test file: its perplexity is reported at the end and by eval --split test",
+        "metavar": "PATH"})
+    batching: str = field(default="sentences", metadata={
+        "help": "word level: sentences (padded batches) or stream (sentences joined with </s>, "
+                "cut into columns and chunks of --bptt, state carried: most published LMs)",
+        "choices": ["sentences", "stream"]})
+    disk_stream: bool = field(default=False, metadata={
+        "help": "word streams larger than memory: count the vocabulary in one pass and read token "
+                "ids from a memory-mapped file beside the run (reused while the corpus is unchanged)"})
+    lower: bool = field(default=True, metadata={
+        "help": "lower-case raw text (word level; pre-tokenized corpora are kept as they are)"})
     vocab_size: int = field(default=4000, metadata={"help": "vocabulary cap, special tokens included"})
     max_sentences: int | None = field(default=None, metadata={"help": "word level: use at most this many sentences"})
     valid_fraction: float = field(default=0.1, metadata={"help": "held-out share of the corpus"})
@@ -46,6 +65,7 @@ class LMDataConfig:
         "metavar": "K"})
     seed: int = field(default=0, metadata={"cli": False})  # the split; set from --seed
     corpus_hash: str | None = field(default=None, metadata={"cli": False})
+    work_dir: str | None = field(default=None, metadata={"cli": False})  # the run folder
 
     def validate(self) -> "LMDataConfig":
         if self.level not in ("word", "char"):
@@ -64,7 +84,19 @@ class LMDataConfig:
             raise RnnkitError(f"--valid-fraction must lie strictly between 0 and 1, got {self.valid_fraction!r}")
         if self.max_sentences is not None and self.max_sentences < 2:
             raise RnnkitError(f"--max-sentences must be >= 2, got {self.max_sentences}")
+        if self.format not in ("auto", "lines", "tokens", "text"):
+            raise RnnkitError(f"--format must be auto, lines, tokens or text, got {self.format!r}")
+        if self.batching not in ("sentences", "stream"):
+            raise RnnkitError(f"--batching must be sentences or stream, got {self.batching!r}")
+        if self.disk_stream and (self.level != "word" or self.batching != "stream" or self.corpus is None):
+            raise RnnkitError("--disk-stream needs --level word, --batching stream and a --corpus file")
+        if (self.valid or self.test) and self.corpus is None:
+            raise RnnkitError("--valid and --test need a --corpus file to train on")
         return self
+
+    @property
+    def streams(self) -> bool:
+        return self.level == "char" or self.batching == "stream"
 
 
 def text_hash(text: str) -> str:
@@ -81,7 +113,8 @@ class LMTask(Task):
 
     def __init__(self, cfg: LMDataConfig, state=None, load_data: bool = True):
         super().__init__(cfg.validate())
-        self.carries_state = cfg.level == "char"
+        self.carries_state = cfg.streams
+        self.test_data = None
         self.loss_label = f"loss per {'char' if cfg.level == 'char' else 'word'} (nats)"
         vocab = None
         if state is not None:
@@ -93,8 +126,12 @@ class LMTask(Task):
         if not load_data and vocab is not None:
             self.vocab, self.train, self.valid = vocab, None, None
             return
-        if cfg.corpus is not None:
-            cfg.corpus = os.path.abspath(cfg.corpus)
+        for name in ("corpus", "valid", "test"):
+            if getattr(cfg, name) is not None:
+                setattr(cfg, name, os.path.abspath(getattr(cfg, name)))
+        if cfg.disk_stream:
+            self._prepare_disk(vocab)
+            return
         text = default_corpus_text() if cfg.level == "char" and cfg.corpus is None else (
             load_text(cfg.corpus) if cfg.corpus is not None else None)
         if text is not None:
@@ -116,21 +153,79 @@ class LMTask(Task):
             if len(self.train) < 2 * cfg.batch_size or len(self.valid) < 2:
                 raise RnnkitError(f"corpus too short: {len(text)} characters for batch size {cfg.batch_size}")
         else:
-            sents = (default_sentences(cfg.max_sentences) if text is None
-                     else split_sentences(text)[: cfg.max_sentences])
-            toks = [t for t in (tokenize_words(s, lower=cfg.lower) for s in sents) if t]
-            if len(toks) < 2:
-                raise RnnkitError(f"corpus has {len(toks)} sentence(s); need at least 2 (one held out)")
-            train, valid = train_valid_split(toks, cfg.valid_fraction, cfg.seed)
+            toks = self._sentences(text)
+            if cfg.valid is not None:
+                train, valid = toks, self._sentences(load_text(cfg.valid))
+                if not valid:
+                    raise RnnkitError(f"no sentences in --valid {cfg.valid}")
+            else:
+                if len(toks) < 2:
+                    raise RnnkitError(f"corpus has {len(toks)} sentence(s); need at least 2 (one held out)")
+                train, valid = train_valid_split(toks, cfg.valid_fraction, cfg.seed)
             if vocab is None:
                 vocab = Vocab.build(train, max_size=cfg.vocab_size)
             self.vocab = vocab
             self.train = [vocab.encode(s) for s in train]
             self.valid = [vocab.encode(s) for s in valid]
-        specials = {"<pad>", "<unk>", "<s>", "</s>"} if cfg.level == "word" else {"<unk>"}
-        n_real = sum(1 for t in self.vocab.itos if t not in specials)
+            if cfg.test is not None:
+                self.test_data = [vocab.encode(s) for s in self._sentences(load_text(cfg.test))]
+            if cfg.batching == "stream":
+                self.train, self.valid = self._join(self.train), self._join(self.valid)
+                if self.test_data is not None:
+                    self.test_data = self._join(self.test_data)
+                if len(self.train) < 2 * cfg.batch_size:
+                    raise RnnkitError(f"corpus too short: {len(self.train)} tokens for batch size {cfg.batch_size}")
+        n_real = self.vocab.num_regular
         if n_real < 2:
             raise RnnkitError(f"vocabulary of {n_real} real token(s): the corpus needs at least 2 distinct tokens")
+
+    def _sentences(self, text: str | None) -> list[list[str]]:
+        """Sentences of tokens: the embedded corpus, or a file in its format (``--format``)."""
+        cfg = self.cfg
+        if text is None:
+            sents = default_sentences(cfg.max_sentences)
+            return [t for t in (tokenize_words(s, lower=cfg.lower) for s in sents) if t]
+        toks = read_sentences(text, cfg.format, lower=None if cfg.lower else False,
+                              unk_token=cfg.unk_token or None)
+        return toks[: cfg.max_sentences]
+
+    def _join(self, sents: list) -> np.ndarray:
+        """Sentences joined into one stream, each followed by </s> (word-level streams)."""
+        eos = np.array([self.vocab.eos_id], np.int64)
+        return np.concatenate([np.concatenate([s, eos]) for s in sents]) if sents else eos
+
+    def _prepare_disk(self, vocab) -> None:
+        """Word streams from disk: the vocabulary counted in one pass, ids memory-mapped."""
+        from ..data.bigcorpus import count_vocab, encode_to_memmap
+        cfg = self.cfg
+        lower = None if cfg.lower else False
+        unk = cfg.unk_token or None
+        if vocab is None:
+            vocab = count_vocab(cfg.corpus, cfg.format, lower, max_size=cfg.vocab_size, unk_token=unk)
+        work = cfg.work_dir or os.path.dirname(cfg.corpus)
+        ids = encode_to_memmap(cfg.corpus, vocab, cfg.format, work, lower=lower, unk_token=unk)
+        self.vocab = vocab
+        if cfg.valid is not None:
+            self.train = ids
+            self.valid = np.asarray(encode_to_memmap(cfg.valid, vocab, cfg.format, work,
+                                                     lower=lower, unk_token=unk))
+        else:  # the last share of the stream is held out
+            n_valid = max(2, int(len(ids) * cfg.valid_fraction))
+            self.train, self.valid = ids[:-n_valid], np.asarray(ids[-n_valid:])
+        if cfg.test is not None:
+            self.test_data = np.asarray(encode_to_memmap(cfg.test, vocab, cfg.format, work,
+                                                         lower=lower, unk_token=unk))
+
+    def set_eval_text(self, text: str, name: str) -> None:
+        """Evaluate on this text (``eval --corpus``): read like the training data."""
+        v = self.vocab
+        if self.cfg.level == "char":
+            self.valid = v.encode(tokenize_chars(text))
+            return
+        sents = [v.encode(t) for t in self._sentences(text)]
+        if not sents:
+            raise RnnkitError(f"no sentences in {name}")
+        self.valid = self._join(sents) if self.cfg.streams else sents
 
     # -- the task protocol ------------------------------------------------------------------------
     def build_model(self, mcfg: LMConfig, seed: int = 0) -> LanguageModel:
@@ -140,14 +235,25 @@ class LMTask(Task):
         model.rnn.bptt_truncate = self.cfg.bptt_truncate
         return model
 
+    def _split(self, split: str):
+        if split == "test":
+            if self.test_data is None:
+                raise RnnkitError("this run has no test set: train with --test FILE")
+            return self.test_data
+        return self.train if split == "train" else self.valid
+
     def batches(self, split: str, rng):
         cfg, v = self.cfg, self.vocab
         train = split == "train"
-        if cfg.level == "char":
-            ids = self.train if train else self.valid
+        data = self._split(split)
+        if cfg.streams:
             B = cfg.batch_size if train else 1
-            return [(i, t, None) for i, t in stream_batches(ids, B, cfg.bptt if train else 256)]
-        sents = self.train if train else self.valid
+            if cfg.disk_stream and train:
+                from ..data.bigcorpus import StreamBatches
+                sb = StreamBatches(data, B, cfg.bptt)
+                return _Lazy(len(sb), lambda i: (*sb[i], None))
+            return [(i, t, None) for i, t in stream_batches(np.asarray(data), B, cfg.bptt if train else 256)]
+        sents = data
         return list(sentence_batches(sents, cfg.batch_size, rng if train else None,
                                      v.bos_id, v.eos_id, v.pad_id, bucket=train))
 
@@ -174,6 +280,10 @@ class LMTask(Task):
         unit = "char" if self.cfg.level == "char" else "word"
         print(f"\nheld-out perplexity {_num(m['ppl'])} ({_num(m['bits'])} bits/{unit}) after "
               f"{result.steps} steps ({result.stopped_by.replace('_', ' ')}); checkpoint {result.checkpoint}")
+        if self.test_data is not None:
+            from ..fit import evaluate
+            t = evaluate(self, model, "test")
+            print(f"test perplexity {_num(t['ppl'])} ({_num(t['bits'])} bits/{unit})")
         if not math.isfinite(m["loss"]) or m["loss"] > 50:
             print("rnnkit: warning: training diverged (held-out loss is not finite or huge); "
                   "try a lower --lr", flush=True)
@@ -206,7 +316,8 @@ def _predict_next(task, model, prompts: list[str], top: int) -> list[list[tuple[
             ids = vocab.encode(toks) if toks else np.array([vocab.encode(["\n"])[0] if "\n" in vocab else 0])
         else:
             toks = tokenize_words(text, lower=cfg.lower)
-            ids = np.concatenate([[vocab.bos_id], vocab.encode(toks)]).astype(np.int64)
+            start = vocab.eos_id if cfg.streams else vocab.bos_id
+            ids = np.concatenate([[start], vocab.encode(toks)]).astype(np.int64)
         from ..layers.stepper import Stepper
         st = Stepper(model.rnn, 1, embedding=model.embed.weight)
         for i in ids:
@@ -217,6 +328,21 @@ def _predict_next(task, model, prompts: list[str], top: int) -> list[list[tuple[
         best = np.argsort(-p)[:top]
         out.append([(vocab.itos[j], float(p[j])) for j in best])
     return out
+
+
+class _Lazy:
+    """An indexable sequence whose items are made on demand (batches read from disk)."""
+
+    def __init__(self, n: int, get):
+        self.n, self.get = n, get
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i):
+        if not 0 <= i < self.n:
+            raise IndexError(i)
+        return self.get(i)
 
 
 def _num(v: float) -> str:
