@@ -203,3 +203,19 @@ def test_predict_dispatches_on_the_stored_task(small_run):
     assert len(lines) == 2 and lines[0].startswith("the cat\t") and lines[0].count("'") == 6
     probs = [float(x) for x in lines[0].split("\t")[1].split()[1::2]]
     assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0 + 1e-9
+
+
+def test_first_numba_compile_is_announced_once(monkeypatch, capsys):
+    from rnnkit.layers import _fast
+    if not _fast.AVAILABLE:
+        pytest.skip("numba is not installed")
+    monkeypatch.setattr(_fast, "ENABLED", True)
+    monkeypatch.setattr(_fast, "_ANNOUNCED", False)
+    monkeypatch.setattr(_fast, "_compiled_before", lambda: False)
+    assert _fast.kernels() is _fast and _fast.kernels() is _fast
+    err = capsys.readouterr().err
+    assert err.count("compiling the LSTM/GRU kernels") == 1 and err.count("\n") == 1
+    monkeypatch.setattr(_fast, "_ANNOUNCED", False)
+    monkeypatch.setattr(_fast, "_compiled_before", lambda: True)
+    _fast.kernels()
+    assert capsys.readouterr().err == ""

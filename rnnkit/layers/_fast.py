@@ -56,11 +56,36 @@ def set_enabled(on: bool) -> None:
     ENABLED = bool(on) and AVAILABLE
 
 
-def kernels():
-    """This module when the fast path is to be used, else None."""
+_ANNOUNCED = False
+
+
+def _compiled_before() -> bool:
+    """Whether numba's on-disk cache already holds these kernels for this Python."""
+    import glob
     import sys
 
-    return sys.modules[__name__] if ENABLED else None
+    tag = f"py{sys.version_info[0]}{sys.version_info[1]}"
+    here = os.path.dirname(os.path.abspath(__file__))
+    dirs = [os.path.join(here, "__pycache__")]
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        dirs.append(os.environ["NUMBA_CACHE_DIR"])
+    return any(glob.glob(os.path.join(d, "**", f"_fast.*{tag}*.nbi"), recursive=True) for d in dirs)
+
+
+def kernels():
+    """This module when the fast path is to be used, else None. The first time a process asks
+    and numba has no cached build yet, one line on stderr says why the next seconds pause."""
+    import sys
+
+    global _ANNOUNCED
+    if not ENABLED:
+        return None
+    if not _ANNOUNCED:
+        _ANNOUNCED = True
+        if not _compiled_before():
+            print("rnnkit: compiling the LSTM/GRU kernels with numba (first use only, about "
+                  "10 s; cached afterwards)", file=sys.stderr, flush=True)
+    return sys.modules[__name__]
 
 
 def tanh32_reference(x: np.ndarray) -> np.ndarray:
