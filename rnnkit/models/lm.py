@@ -40,8 +40,10 @@ class LMConfig:
     dropout: float = field(default=0.0, metadata={"help": "dropout between stacked layers (training only)"})
     nonlinearity: str = field(default="tanh", metadata={"help": "Elman cell: tanh | relu",
                                                          "choices": ["tanh", "relu"]})
-    forget_bias: float = field(default=1.0, metadata={"help": "LSTM forget-gate bias at init"})
-    embed_init_std: float = field(default=0.1, metadata={"help": "std of the N(0, s^2) embedding init"})
+    # chosen by experiment (benchmarks/lm_quality.py, docs/performance.md): PyTorch's own init,
+    # N(0, 1) embeddings and no forget-gate offset, learns fastest at the step counts people run
+    forget_bias: float = field(default=0.0, metadata={"help": "LSTM forget-gate bias at init"})
+    embed_init_std: float = field(default=1.0, metadata={"help": "std of the N(0, s^2) embedding init"})
     init_range: float | None = field(default=None, metadata={
         "help": "initialise every weight U(-r, r) (Zaremba et al.: 0.1); default: PyTorch's"})
     dtype: str = field(default="float32", metadata={"help": "float32 | float64",
