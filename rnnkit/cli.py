@@ -174,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
         g.add_argument("--samples", type=_nonnegative_int, default=5,
                        help="examples to print at the end (default: 5)")
         for action in tp._actions:  # the cell flag lists every registered cell
-            if action.dest == "cell":
+            if action.dest == "cell" and action.choices is None:
                 action.choices = cell_names()
 
     ev = sub.add_parser("eval", help="held-out metrics of a trained model",
@@ -183,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("checkpoint", help="a checkpoint .npz file or the run folder that holds checkpoint.npz")
     ev.add_argument("--corpus", metavar="PATH",
                     help="language models: evaluate on this whole file instead")
+    ev.add_argument("--trees", metavar="PATH",
+                    help="tree models: evaluate on this file of bracketed trees instead")
     ev.add_argument("--split", choices=["valid", "test"], default="valid",
                     help="the held-out part (default) or the test file given when training")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
@@ -221,7 +223,17 @@ def _version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    from .parallel import launch_rank
+    if launch_rank() > 0:  # under mpirun: rank 0 alone prints (errors only it saw excepted)
+        import contextlib
+        with open(os.devnull, "w") as null, contextlib.redirect_stdout(null):
+            with contextlib.redirect_stderr(null):
+                args = build_parser().parse_args(argv)  # the same usage errors on every rank
+            return _main(args)
+    return _main(build_parser().parse_args(argv))
+
+
+def _main(args) -> int:
     limiter = _limit_blas_threads(args.threads)  # noqa: F841  (kept alive for the command)
     try:
         if args.command == "train":
@@ -233,17 +245,37 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "predict":
             return _cmd_predict(args)
         return _cmd_gradcheck(args)
-    except MemoryError:
-        print("rnnkit: error: out of memory: choose smaller sizes (--hidden-size, --embed-size, "
-              "--vocab-size, --batch-size)", file=sys.stderr)
-        return 2
+    except MemoryError as exc:
+        return _fail("out of memory: choose smaller sizes (--hidden-size, --embed-size, "
+                     "--vocab-size, --batch-size)", 2, exc)
     except (RnnkitError, OSError) as exc:
         msg = str(exc) if isinstance(exc, RnnkitError) else f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
-        print(f"rnnkit: error: {msg.splitlines()[0] if msg else type(exc).__name__}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("rnnkit: interrupted; nothing was saved", file=sys.stderr)
-        return 130
+        return _fail(msg.splitlines()[0] if msg else type(exc).__name__, 2, exc)
+    except KeyboardInterrupt as exc:
+        return _fail("interrupted; nothing was saved", 130, exc, prefix="rnnkit: ")
+    except Exception:
+        from .parallel import current
+        if current().size > 1:  # a bug on one rank: say where, then end every rank (not a hang)
+            import traceback
+            traceback.print_exc()
+            _fail("an unexpected error (traceback above)", 1, None)
+        raise
+
+
+def _fail(msg: str, code: int, exc, prefix: str = "rnnkit: error: ") -> int:
+    """Report an error and return the exit status. Under mpirun, an error every rank raised
+    together (``collective``) is printed by rank 0 and every rank exits normally; one that only
+    this rank saw is printed with its rank, then every rank is ended (MPI_Abort), since the
+    others would wait for it forever."""
+    from .parallel import current, launch_rank
+    comm = current()
+    if comm.size > 1 and not getattr(exc, "collective", False):
+        print(f"{prefix}{msg} (rank {comm.rank} of {comm.size}; stopping every rank)",
+              file=sys.stderr, flush=True)
+        comm.abort(code)
+    if launch_rank() == 0:
+        print(f"{prefix}{msg}", file=sys.stderr)
+    return code
 
 
 def _limit_blas_threads(n: int):
@@ -267,7 +299,7 @@ def _check_resume_flags(task_cls, a, meta: dict) -> None:
         if not hasattr(a, name) or (section == "fit" and name in allowed):
             continue
         given, have = getattr(a, name), stored[section].get(name)
-        if name == "corpus" and given is not None:
+        if name in task_cls.path_fields and given is not None:
             given = os.path.abspath(given)
         if given != have:
             flag = "--" + name.replace("_", "-")
@@ -278,47 +310,53 @@ def _check_resume_flags(task_cls, a, meta: dict) -> None:
 
 def _cmd_train(a) -> int:
     from .fit import FitConfig, Interrupted, fit
+    from .parallel import world
     from .rundir import RunDir, config_from, load_model, resume_state
     from .tasks import get_task
 
+    comm = world()  # one process, or the K ranks of mpirun (docs/mpi.md)
     task_cls = get_task(a.task)
     out = getattr(a, "out", f"runs/{a.task}")
-    run = RunDir(out)
-    if a.resume and a.overwrite:
-        raise RnnkitError("--resume and --overwrite exclude each other")
-    if a.resume:
-        if not run.checkpoint.exists():
-            raise RnnkitError(f"nothing to resume: {run.checkpoint} does not exist")
-        task, model, meta, arrays = load_model(run.checkpoint)
-        if meta["task"] != a.task:
-            raise RnnkitError(f"{out} holds a {meta['task']} run, not {a.task}")
-        _check_resume_flags(task_cls, a, meta)
-        fit_cfg = config_from(FitConfig, meta.get("fit") or {}, "fit")
-        for k, v in _given(a, a._dests, "fit").items():
-            setattr(fit_cfg, k, v)
-        rs = resume_state(meta, arrays)
-        if hasattr(a, "lr"):
-            rs["position"]["lr"] = a.lr
-    else:
-        tcfg = task_cls.Config(**_given(a, a._dests, "task"))
-        mcfg = task_cls.ModelConfig(**_given(a, a._dests, "model"))
-        fit_cfg = FitConfig(**{**task_cls.fit_defaults, **_given(a, a._dests, "fit")}).validate()
-        if hasattr(tcfg, "seed"):
-            tcfg.seed = fit_cfg.seed
-        rs = None
-    run.open(resume=a.resume, overwrite=a.overwrite)  # lock, refuse to overwrite
+    run = RunDir(out, rank=comm.rank)
     try:
-        if not a.resume:
-            task = task_cls(tcfg)  # Ctrl-C here saves nothing, and says so
-            model = task.build_model(mcfg, seed=fit_cfg.seed)
+        with comm.collective_errors():  # an error on any rank stops every rank, with its message
+            if a.resume and a.overwrite:
+                raise RnnkitError("--resume and --overwrite exclude each other")
+            if a.resume:
+                if not run.checkpoint.exists():
+                    raise RnnkitError(f"nothing to resume: {run.checkpoint} does not exist")
+                task, model, meta, arrays = load_model(run.checkpoint)
+                if meta["task"] != a.task:
+                    raise RnnkitError(f"{out} holds a {meta['task']} run, not {a.task}")
+                _check_resume_flags(task_cls, a, meta)
+                fit_cfg = config_from(FitConfig, meta.get("fit") or {}, "fit")
+                for k, v in _given(a, a._dests, "fit").items():
+                    setattr(fit_cfg, k, v)
+                rs = resume_state(meta, arrays)
+                if hasattr(a, "lr"):
+                    rs["position"]["lr"] = a.lr
+            else:
+                tcfg = task_cls.Config(**_given(a, a._dests, "task"))
+                mcfg = task_cls.ModelConfig(**_given(a, a._dests, "model"))
+                defaults = task_cls.fit_defaults_for(mcfg)
+                fit_cfg = FitConfig(**{**defaults, **_given(a, a._dests, "fit")}).validate()
+                if hasattr(tcfg, "seed"):
+                    tcfg.seed = fit_cfg.seed
+                rs = None
+            run.open(resume=a.resume, overwrite=a.overwrite)  # lock, refuse to overwrite
+            if not a.resume:
+                task = task_cls(tcfg)  # Ctrl-C here saves nothing, and says so
+                model = task.build_model(mcfg, seed=fit_cfg.seed)
         try:
-            res = fit(task, model, fit_cfg, run, resume_state=rs, progress=a.progress)
+            res = fit(task, model, fit_cfg, run, resume_state=rs, progress=a.progress, comm=comm)
         except Interrupted as exc:
             why = "terminated" if exc.terminated else "interrupted"
-            print(f"rnnkit: {why}; the position is saved in {exc.checkpoint}: continue with  "
-                  f"rnnkit train {a.task} --out {out} --resume", file=sys.stderr)
+            if comm.rank == 0:
+                print(f"rnnkit: {why}; the position is saved in {exc.checkpoint}: continue with  "
+                      f"rnnkit train {a.task} --out {out} --resume", file=sys.stderr)
             return 143 if exc.terminated else 130
-        task.after_training(model, res, out, samples=a.samples, seed=fit_cfg.seed)
+        if comm.rank == 0:
+            task.after_training(model, res, out, samples=a.samples, seed=fit_cfg.seed)
     finally:
         run.close()
     return 0
@@ -335,7 +373,15 @@ def _cmd_generate(a) -> int:
 
 def _cmd_eval(a) -> int:
     from .generate import evaluate_checkpoint
-    r = evaluate_checkpoint(a.checkpoint, a.corpus, a.split)
+    if a.trees is not None:
+        from .rundir import load_model
+        task, model, _, _ = load_model(a.checkpoint, load_data=False)
+        if not hasattr(task, "evaluate_file"):
+            raise RnnkitError(f"--trees applies to tree models; {a.checkpoint} holds a {task.name} model")
+        r = task.evaluate_file(model, a.trees)
+        r["checkpoint"] = str(a.checkpoint)
+    else:
+        r = evaluate_checkpoint(a.checkpoint, a.corpus, a.split)
     if a.json:
         print(json.dumps(r))
     elif "unit" in r:

@@ -37,12 +37,14 @@ import numpy as np
 from .checkpoint import rng_from_json, rng_state_to_json
 from .errors import RnnkitError
 from .optim import clip_grad_norm, clip_grad_value, make_optimizer
-from .parallel import SERIAL, Comm
+from .parallel import SERIAL, Comm, rank_generators
 from .rundir import RunDir
 
 
 class TrainingStopped(RnnkitError):
     """Training could not go on (a NaN/inf loss); the message names the last good checkpoint."""
+
+    collective = True  # decided on the summed loss and gradients: every rank raises it at once
 
 
 @dataclass
@@ -136,9 +138,19 @@ class DeferredInterrupt:
             raise _HardStop()
         self.requested, self.signal = True, signum
 
+    @property
+    def code(self) -> int:
+        """0: nothing; 1: Ctrl-C; 2: SIGTERM (the largest over ranks wins)."""
+        return 0 if not self.requested else 2 if self.signal == signal.SIGTERM else 1
+
+    @staticmethod
+    def stop(code: int) -> None:
+        """Raise for a (collective) code from :attr:`code`."""
+        if code:
+            raise _Terminated() if code >= 2 else KeyboardInterrupt()
+
     def check(self, comm: Comm = SERIAL) -> None:
-        if comm.any(self.requested):
-            raise _Terminated() if self.signal == signal.SIGTERM else KeyboardInterrupt()
+        self.stop(comm.max(self.code))
 
     def __exit__(self, *exc):
         for s, old in self._old.items():
@@ -209,6 +221,10 @@ def evaluate_sums(task, model, split: str = "valid", comm: Comm = SERIAL) -> tup
     total, count, extra, carry = 0.0, 0, {}, None
     try:
         for batch in task.batches(split, None):
+            if comm.size > 1:  # each rank evaluates its share; the sums are combined below
+                batch = task.shard(batch, comm.rank, comm.size)
+                if batch is None:
+                    continue
             r = model.evaluate(batch, carry if task.carries_state else None)
             total, count = total + r.loss_sum, count + r.count
             for k, v in (r.extra or {}).items():
@@ -216,7 +232,7 @@ def evaluate_sums(task, model, split: str = "valid", comm: Comm = SERIAL) -> tup
             carry = r.carry
     finally:
         model.train()
-    return total, count, extra
+    return comm.sum_values(total, count, extra)
 
 
 def fit(task, model, cfg: FitConfig, run: RunDir, *, resume_state: dict | None = None,
@@ -245,15 +261,26 @@ def fit(task, model, cfg: FitConfig, run: RunDir, *, resume_state: dict | None =
         running, run_n = pos.get("running", 0.0), pos.get("running_n", 0)
         n_lines = pos.get("metrics_lines", 0)
         carry = rs.get("carry")
+        if comm.size > 1 and task.carries_state:  # the whole state was saved: take this rank's part
+            carry = task.shard_carry(carry, comm.rank, comm.size)
         run.trim_metrics(n_lines)
         log(f"resuming from {run.checkpoint}: epoch {epoch + 1}, batch {batch0}, step {step}")
 
+    if comm.size > 1:  # dropout: each rank draws its own masks (SeedSequence.spawn)
+        rank_generators(model, cfg.seed, comm.rank, comm.size)
     t_start = time.perf_counter()
     elapsed = lambda: elapsed0 + time.perf_counter() - t_start  # noqa: E731
     history: list[dict] = []
     stopped_by = "epochs"
 
     def checkpoint(ep: int, batch: int, rng_state: dict, st) -> None:
+        if comm.size > 1:  # collective: every rank's block of the state; the ranks agree
+            if task.carries_state:
+                parts = comm.gather(st)
+                st = task.join_carry(parts) if comm.rank == 0 else None
+            if not comm.check_same(params):
+                log("rnnkit: warning: the ranks' parameters differ (floating point that differs "
+                    "between hosts?); rank 0's are saved")
         oa, om = opt.state_dict()
         pos = {"epoch": ep, "batch": batch, "step": step, "epoch_rng": rng_state, "lr": opt.lr,
                "prev_valid": prev_valid, "best_valid": best_valid, "elapsed": elapsed(),
@@ -309,11 +336,19 @@ def fit(task, model, cfg: FitConfig, run: RunDir, *, resume_state: dict | None =
                 if bar is not None:
                     bar.update(batch0)
                 for b in range(batch0, len(batches)):
+                    batch = batches[b]
+                    if comm.size > 1:
+                        batch = task.shard(batch, comm.rank, comm.size)
                     with np.errstate(all="ignore"):  # a NaN/inf is reported below, once
-                        r = model.loss_and_grads(batches[b], carry if task.carries_state else None)
+                        r = (model.loss_and_grads(batch, carry if task.carries_state else None)
+                             if batch is not None else  # nothing for this rank: it adds zeros
+                             StepOut(0.0, 0, {k: np.zeros_like(p) for k, p in params.items()}))
                     grads = r.grads
-                    sums = comm.allreduce_grads(grads, r.loss_sum, r.count)
-                    loss_sum, n = sums
+                    # stop flags ride with the gradients: the decision is collective, at no cost
+                    over = cfg.time_budget is not None and time.perf_counter() - t_start >= cfg.time_budget
+                    code = interrupt.code
+                    loss_sum, n, (over, n_int, n_term) = comm.allreduce_grads(
+                        grads, r.loss_sum, r.count, (over, code == 1, code == 2))
                     scale = 1.0 / max(n, 1)
                     for g in grads.values():
                         g *= scale
@@ -331,7 +366,8 @@ def fit(task, model, cfg: FitConfig, run: RunDir, *, resume_state: dict | None =
                         clip_grad_value(grads, cfg.clip_value)
                     opt.step(params, grads)
                     step += 1
-                    carry = r.carry if task.carries_state else None
+                    if batch is not None:
+                        carry = r.carry if task.carries_state else None
                     next_b = b + 1
                     running, run_n = running + loss_sum, run_n + n
                     if bar is not None:
@@ -341,8 +377,7 @@ def fit(task, model, cfg: FitConfig, run: RunDir, *, resume_state: dict | None =
                         log_row({"kind": "train", "step": step, "train_loss": running / max(run_n, 1),
                                  "lr": opt.lr, "grad_norm": gnorm, "elapsed": round(elapsed(), 3)})
                         running, run_n = 0.0, 0
-                    over = cfg.time_budget is not None and time.perf_counter() - t_start >= cfg.time_budget
-                    if comm.any(over):
+                    if over:
                         if bar is not None:
                             bar.close()
                         stopped_by = "time_budget"
@@ -350,7 +385,7 @@ def fit(task, model, cfg: FitConfig, run: RunDir, *, resume_state: dict | None =
                         # b + 1 == len(batches) is a valid position too: the epoch's evaluation is due
                         checkpoint(epoch, b + 1, epoch_rng_state, carry)
                         raise _BudgetSpent
-                    interrupt.check(comm)
+                    interrupt.stop(2 if n_term else 1 if n_int else 0)
                 if bar is not None:
                     bar.close()
                 if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs:
@@ -371,7 +406,10 @@ def fit(task, model, cfg: FitConfig, run: RunDir, *, resume_state: dict | None =
         checkpoint(epoch, next_b, epoch_rng_state, carry)
         raise Interrupted(str(run.checkpoint), isinstance(exc, _Terminated)) from None
 
-    last = history[-1] if history else run.last_eval() or do_eval(epoch)
+    if not history:  # rank 0's metrics file says what the last evaluation was
+        last = comm.bcast(run.last_eval() if comm.rank == 0 else None) or do_eval(epoch)
+    else:
+        last = history[-1]
     metrics = {k[len("valid_"):]: v for k, v in last.items() if k.startswith("valid_")}
     metrics["loss"] = last["valid_loss"]
     return FitResult(metrics=metrics, steps=step, epochs_done=last["epoch"], history=history,

@@ -302,6 +302,31 @@ class LMTask(Task):
             print(f"{text}\t" + "  ".join(f"{t!r} {p:.3f}" for t, p in cands))
         return 0
 
+    def shard(self, batch, rank: int, size: int):
+        """This rank's share of a global batch (data parallelism, ``mpirun -n K``).
+
+        Streams (char level, ``--batching stream``): the (T, B) chunk's contiguous block of columns
+        :func:`rnnkit.parallel.block` (a contiguous slice of the stream; the default
+        ``shard_carry`` cuts the carried state the same way). Sentences: every ``size``-th
+        sentence from ``rank`` (batches are sorted by length inside a bucket, so a strided share
+        balances the ranks' tokens), padded only to its own longest. None: nothing for this rank.
+        """
+        from ..parallel import block
+        inputs, targets, lengths = batch
+        if lengths is None:
+            lo, hi = block(inputs.shape[1], rank, size)
+            if lo == hi:
+                return None
+            return (np.ascontiguousarray(inputs[:, lo:hi]), np.ascontiguousarray(targets[:, lo:hi]),
+                    None)
+        cols = np.arange(rank, inputs.shape[1], size)
+        if cols.size == 0:
+            return None
+        ln = lengths[cols]
+        T = int(ln.max())
+        return (np.ascontiguousarray(inputs[:T, cols]), np.ascontiguousarray(targets[:T, cols]),
+                np.ascontiguousarray(ln))
+
 
 def _predict_next(task, model, prompts: list[str], top: int) -> list[list[tuple[str, float]]]:
     """The ``top`` likeliest next tokens after each prompt (word models start from <s>)."""

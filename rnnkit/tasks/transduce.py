@@ -1,0 +1,204 @@
+"""The transduce task: one output digit per input digit, by two kinds of recurrence.
+
+    rnnkit train transduce --problem running-sum --model output     # output-to-hidden (10.2.1)
+    rnnkit train transduce --problem delay2 --model hidden          # hidden-to-hidden (10.2)
+
+* ``--model output``: :class:`~rnnkit.models.output_rnn.OutputRNN`, trained with teacher forcing
+  (optionally scheduled sampling), evaluated FREE-RUNNING: its own greedy outputs are fed back.
+* ``--model hidden``: embedding + any registered cell + linear output on every step
+  (:class:`HiddenTagger`); its outputs are never fed back, so free-running and teacher-forced
+  evaluation coincide.
+
+Held-out metrics: ``accuracy`` (per step) and ``exact`` (whole sequence), free-running;
+``tf_accuracy``: per step with the previous TARGETS fed (teacher forcing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..data.transduce import PROBLEMS, make_sequences, padded_batches, parse_digits
+from ..errors import RnnkitError
+from ..fit import StepOut
+from ..functional import lengths_to_mask, softmax_cross_entropy
+from ..layers.registry import cell_names
+from ..models.lm import LanguageModel, LMConfig
+from ..models.output_rnn import OutputRNN, ScheduledSampling, sequence_counts
+from ..module import Module
+from . import register_task
+from .base import Task
+
+BASE = 10
+
+
+@dataclass
+class TransduceConfig:
+    """The generated data."""
+
+    problem: str = field(default="running-sum", metadata={
+        "help": "running-sum: y(t) = (y(t-1) + x(t)) mod 10 | delay2: y(t) = x(t-2)",
+        "choices": list(PROBLEMS)})
+    n_train: int = field(default=2000, metadata={"help": "training sequences"})
+    n_valid: int = field(default=500, metadata={"help": "held-out sequences"})
+    min_len: int = field(default=5, metadata={"help": "shortest sequence"})
+    max_len: int = field(default=20, metadata={"help": "longest sequence"})
+    batch_size: int = field(default=32, metadata={"help": "sequences per batch"})
+    seed: int = field(default=0, metadata={"cli": False})
+
+    def validate(self) -> "TransduceConfig":
+        if self.problem not in PROBLEMS:
+            raise RnnkitError(f"--problem must be one of {', '.join(PROBLEMS)}, got {self.problem!r}")
+        for name in ("n_train", "n_valid", "min_len", "max_len", "batch_size"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise RnnkitError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
+        if self.min_len > self.max_len:
+            raise RnnkitError(f"--min-len {self.min_len} exceeds --max-len {self.max_len}")
+        return self
+
+
+@dataclass
+class TransduceModelConfig:
+    """Either model; the fields of the other one are ignored."""
+
+    model: str = field(default="output", metadata={
+        "help": "output: output-to-hidden recurrence, teacher forcing | hidden: hidden-to-hidden RNN",
+        "choices": ["output", "hidden"]})
+    hidden_size: int = field(default=64, metadata={"help": "hidden units"})
+    cell: str = field(default="rnn", metadata={"help": "hidden model: recurrent cell"})
+    embed_size: int = field(default=16, metadata={"help": "hidden model: digit embedding size"})
+    scheduled_sampling: float = field(default=0.0, metadata={
+        "help": "output model: final probability of feeding its own previous prediction "
+                "(Bengio et al. 2015; 0: pure teacher forcing)", "metavar": "P"})
+    ss_ramp: int = field(default=1000, metadata={
+        "help": "output model: training steps over which that probability rises linearly from 0"})
+    ss_greedy: bool = field(default=False, metadata={
+        "help": "output model: feed its argmax (default: a sample of its distribution)"})
+    dtype: str = field(default="float32", metadata={"help": "float32 | float64",
+                                                     "choices": ["float32", "float64"]})
+    seed: int = field(default=0, metadata={"cli": False})
+
+    def validate(self) -> "TransduceModelConfig":
+        if self.model not in ("output", "hidden"):
+            raise RnnkitError(f"--model must be 'output' or 'hidden', got {self.model!r}")
+        for name in ("hidden_size", "embed_size", "ss_ramp"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise RnnkitError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
+        if self.cell not in cell_names():
+            raise RnnkitError(f"unknown cell {self.cell!r}; choose one of {', '.join(cell_names())}")
+        p = self.scheduled_sampling
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+            raise RnnkitError(f"--scheduled-sampling must lie in [0, 1], got {p!r}")
+        return self
+
+
+class HiddenTagger(Module):
+    """x(t) -> embedding -> recurrent layer (h(t-1) -> h(t)) -> o(t) = c + V h(t) at every step.
+
+    A :class:`~rnnkit.models.lm.LanguageModel` (child ``lm``) whose targets are the task's outputs
+    instead of the next input; inputs and outputs share the id range [0, vocab_size)."""
+
+    def __init__(self, vocab_size: int, embed_size: int, hidden_size: int, cell: str = "rnn",
+                 seed: int = 0, dtype: str = "float32"):
+        super().__init__()
+        self.lm = LanguageModel(LMConfig(vocab_size=vocab_size, embed_size=embed_size,
+                                         hidden_size=hidden_size, cell=cell, seed=seed, dtype=dtype))
+
+    def loss_and_grads(self, batch, carry=None) -> StepOut:
+        r = self.lm.loss_and_grads(batch)
+        return StepOut(r.loss_sum, r.count, self.named_grads())
+
+    def evaluate(self, batch, carry=None) -> StepOut:
+        inputs, targets, lengths = batch
+        lm = self.lm
+        y, _ = lm.rnn.forward(lm.embed.forward(inputs), lengths=lengths)
+        logits = lm.out.forward(y)  # (T, B, V)
+        mask = None if lengths is None else lengths_to_mask(lengths, y.shape[0])
+        extra = sequence_counts(logits.argmax(axis=2), targets, lengths)
+        nll, n, _ = softmax_cross_entropy(logits, targets, mask, inplace=True)
+        extra["tf_correct"] = extra["correct"]  # nothing is fed back
+        return StepOut(nll, n, None, extra=extra)
+
+    def predict(self, inputs: np.ndarray) -> np.ndarray:
+        """(T, B) ids -> (T, B) argmax outputs."""
+        y, _ = self.lm.rnn.forward(self.lm.embed.forward(inputs))
+        return self.lm.out.forward(y).argmax(axis=2)
+
+
+@register_task
+class TransduceTask(Task):
+    name = "transduce"
+    Config = TransduceConfig
+    ModelConfig = TransduceModelConfig
+    loss_label = "loss per output step, teacher forced (nats)"
+    description = ("Map digit sequences to digit sequences (running sum mod 10, or the input two "
+                   "steps back) with an output-to-hidden recurrence trained by teacher forcing, or "
+                   "with a hidden-to-hidden RNN; held-out accuracy is measured free-running.")
+    fit_defaults = {"lr": 1e-2, "epochs": 20}
+
+    def __init__(self, cfg: TransduceConfig, state=None, load_data: bool = True):
+        super().__init__(cfg.validate())
+        if not load_data:
+            self.train = self.valid = None
+            return
+        rng = np.random.default_rng([cfg.seed, 7])
+        self.train = make_sequences(cfg.problem, cfg.n_train, cfg.min_len, cfg.max_len, rng, BASE)
+        self.valid = make_sequences(cfg.problem, cfg.n_valid, cfg.min_len, cfg.max_len, rng, BASE)
+
+    def build_model(self, mcfg: TransduceModelConfig, seed: int = 0):
+        mcfg.seed = seed
+        mcfg.validate()
+        if mcfg.model == "output":
+            ss = ScheduledSampling(mcfg.scheduled_sampling, mcfg.ss_ramp, mcfg.ss_greedy)
+            model = OutputRNN(BASE, mcfg.hidden_size, BASE, input_ids=True, seed=seed,
+                              dtype=mcfg.dtype, sampling=ss)
+        else:
+            model = HiddenTagger(BASE, mcfg.embed_size, mcfg.hidden_size, mcfg.cell, seed, mcfg.dtype)
+        model.config = mcfg
+        return model
+
+    def batches(self, split: str, rng):
+        xs, ys = self.train if split == "train" else self.valid
+        return padded_batches(xs, ys, self.cfg.batch_size, rng if split == "train" else None)
+
+    def summarize(self, loss_sum, count, extra):
+        tot, seqs = max(extra.get("total", 0), 1), max(extra.get("seqs", 0), 1)
+        return {"loss": loss_sum / max(count, 1), "accuracy": extra.get("correct", 0) / tot,
+                "exact": extra.get("exact", 0) / seqs, "tf_accuracy": extra.get("tf_correct", 0) / tot}
+
+    def after_training(self, model, result, out_dir, samples: int = 5, seed: int = 0) -> None:
+        m = result.metrics
+        how = "free-running" if model.config.model == "output" else "per step"
+        print(f"\nheld-out ({how}): accuracy {m['accuracy']:.3f}, exact sequences {m['exact']:.3f}, "
+              f"teacher-forced accuracy {m['tf_accuracy']:.3f} after {result.steps} steps; "
+              f"checkpoint {result.checkpoint}")
+        if samples > 0 and self.valid is not None:
+            xs, ys = self.valid
+            for x, y in list(zip(xs, ys))[:samples]:
+                out = self.transduce(model, x)
+                print(f"  {_digits(x)} -> {_digits(out)}  ({'ok' if np.array_equal(out, y) else 'want ' + _digits(y)})")
+
+    def transduce(self, model, x: np.ndarray) -> np.ndarray:
+        """One input sequence (L,) -> the model's output (L,), free-running for the output model."""
+        ids = x[:, None]
+        if isinstance(model, OutputRNN):
+            return model.run(ids)[0][:, 0]
+        return model.predict(ids)[:, 0]
+
+    def predict(self, model, inputs, args) -> int:
+        """For each digit string, the model's output sequence (and the right answer)."""
+        if not inputs:
+            raise RnnkitError("give one or more digit sequences, e.g. '3 1 4 1 5' (or lines on stdin)")
+        f = PROBLEMS[self.cfg.problem]
+        for text in inputs:
+            x = parse_digits(text, BASE)
+            out, want = self.transduce(model, x), f(x, BASE)
+            print(f"{_digits(x)}\t{_digits(out)}\t" + ("ok" if np.array_equal(out, want) else f"want {_digits(want)}"))
+        return 0
+
+
+def _digits(a) -> str:
+    return "".join(str(int(v)) for v in a)
