@@ -171,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="start over in an --out that already holds a run")
         g.add_argument("--no-progress", dest="progress", action="store_const", const=False,
                        default=None, help="no progress bar (off anyway when stderr is not a terminal)")
+        if cls.presets:
+            g.add_argument("--preset", choices=sorted(cls.presets), default=argparse.SUPPRESS,
+                           help="a published configuration: sets its flags' defaults")
         g.add_argument("--samples", type=_nonnegative_int, default=5,
                        help="examples to print at the end (default: 5)")
         for action in tp._actions:  # the cell flag lists every registered cell
@@ -316,6 +319,10 @@ def _cmd_train(a) -> int:
 
     comm = world()  # one process, or the K ranks of mpirun (docs/mpi.md)
     task_cls = get_task(a.task)
+    if getattr(a, "preset", None) and not a.resume:  # the preset's values where no flag was given
+        for k, v in task_cls.presets[a.preset].items():
+            if not hasattr(a, k):
+                setattr(a, k, v)
     out = getattr(a, "out", f"runs/{a.task}")
     run = RunDir(out, rank=comm.rank)
     try:

@@ -74,6 +74,10 @@ class FitConfig:
     eval_every: int = field(default=1, metadata={"help": "epochs between held-out evaluations"})
     halve_lr: bool = field(default=True, metadata={
         "help": "halve the learning rate when the held-out loss goes up", "negative": "--no-lr-halving"})
+    lr_decay: float | None = field(default=None, metadata={
+        "help": "multiply the learning rate by this after each epoch from --lr-decay-start on"})
+    lr_decay_start: int = field(default=1, metadata={
+        "help": "the first epoch after which --lr-decay applies"})
     seed: int = field(default=0, metadata={"help": "random seed (data order, initialisation)"})
     log_every: int = field(default=50, metadata={"help": "steps between training-loss rows in metrics.jsonl"})
 
@@ -84,6 +88,11 @@ class FitConfig:
                 raise RnnkitError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise RnnkitError(f"--seed must be an integer >= 0, got {self.seed!r}")
+        if self.lr_decay is not None and not (isinstance(self.lr_decay, (int, float)) and 0 < self.lr_decay <= 1):
+            raise RnnkitError(f"--lr-decay must be in (0, 1], got {self.lr_decay!r}")
+        if isinstance(self.lr_decay_start, bool) or not isinstance(self.lr_decay_start, int) \
+                or self.lr_decay_start < 1:
+            raise RnnkitError(f"--lr-decay-start must be an integer >= 1, got {self.lr_decay_start!r}")
         for name in ("lr", "time_budget", "clip_norm", "clip_value"):
             v = getattr(self, name)
             if v is None and name != "lr":
@@ -388,14 +397,15 @@ def fit(task, model, cfg: FitConfig, run: RunDir, *, resume_state: dict | None =
                     interrupt.stop(2 if n_term else 1 if n_int else 0)
                 if bar is not None:
                     bar.close()
-                if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs:
+                due = (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs
+                if due:
                     do_eval(epoch + 1)  # an interrupt here resumes at this evaluation (next_b: all done)
-                    epoch, batch0, next_b = epoch + 1, 0, 0
-                    epoch_rng_state = rng_state_to_json(rng)
+                if cfg.lr_decay is not None and epoch + 1 >= cfg.lr_decay_start:
+                    opt.lr *= cfg.lr_decay  # the fixed schedule (Zaremba et al.)
+                epoch, batch0, next_b = epoch + 1, 0, 0
+                epoch_rng_state = rng_state_to_json(rng)
+                if due:
                     checkpoint(epoch, 0, epoch_rng_state, None)
-                else:
-                    epoch, batch0, next_b = epoch + 1, 0, 0
-                    epoch_rng_state = rng_state_to_json(rng)
                 interrupt.check(comm)
     except _BudgetSpent:
         pass

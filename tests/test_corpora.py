@@ -110,3 +110,22 @@ def test_bad_combinations_are_one_line_errors(ptb, tmp_path):
     assert code == 2 and "--disk-stream needs" in err
     code, _, err = _run(["train", "lm", "--valid", ptb["valid"], "--out", tmp_path / "r2"])
     assert code == 2 and "--corpus" in err
+
+
+def test_zaremba_preset_sets_its_flags_and_given_flags_win(ptb, tmp_path):
+    out = tmp_path / "z"
+    code, _, err = _run(["train", "lm", "--preset", "zaremba-small", "--corpus", ptb["train"],
+                         "--valid", ptb["valid"], "--hidden-size", "8", "--embed-size", "8",
+                         "--epochs", "6", "--lr-decay-start", "2", "--out", out, "--samples", "0",
+                         "--no-progress"])
+    assert code == 0, err
+    meta = json.loads(np.load(out / "checkpoint.npz")["__meta__"].tobytes())
+    m, t, f = meta["model_config"], meta["task_config"], meta["fit"]
+    assert (m["num_layers"], m["hidden_size"], m["init_range"], m["cell"]) == (2, 8, 0.1, "lstm")
+    assert (t["batching"], t["batch_size"], t["bptt"]) == ("stream", 20, 35)
+    assert (f["optimizer"], f["lr"], f["lr_decay"], f["halve_lr"]) == ("sgd", 35.0, 0.5, False)
+    rows = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines()]
+    lrs = [r["lr"] for r in rows if r["kind"] == "eval"]
+    # the learning rate of each epoch: 35 for epochs 1-2, then halved after every epoch
+    assert lrs == [35.0, 35.0, 17.5, 8.75, 4.375, 2.1875]
+    assert meta["position"]["lr"] == 35.0 * 0.5 ** 5

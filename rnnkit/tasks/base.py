@@ -26,6 +26,8 @@ class Task:
     resume_overridable: tuple = ("epochs", "time_budget", "lr", "eval_every", "log_every")
     # FitConfig values this task trains best with (a flag given on the command line wins)
     fit_defaults: dict = {}
+    # named sets of flag values (``--preset NAME``); flags given on the command line win
+    presets: dict = {}
     # Config fields holding file paths (made absolute before comparing on --resume)
     path_fields: tuple = ("corpus", "valid", "test")
 

@@ -108,6 +108,15 @@ class LMTask(Task):
     name = "lm"
     Config = LMDataConfig
     ModelConfig = LMConfig
+    # Zaremba, Sutskever & Vinyals (2014), "small": 2 x LSTM 200, batch 20, 35 steps, weights
+    # U(-0.1, 0.1), 13 epochs, SGD at 1 halved after each epoch from the 4th, clip 5. Their
+    # gradient is of the loss summed over the 35 steps (mean over the batch); rnnkit's is per token,
+    # 35 times smaller, so lr 35 and clip 5/35 give exactly their update.
+    presets = {"zaremba-small": {
+        "num_layers": 2, "hidden_size": 200, "embed_size": 200, "init_range": 0.1, "forget_bias": 0.0,
+        "dropout": 0.0, "cell": "lstm", "level": "word", "batching": "stream", "batch_size": 20,
+        "bptt": 35, "vocab_size": 10003, "optimizer": "sgd", "lr": 35.0, "clip_norm": 5.0 / 35.0,
+        "lr_decay": 0.5, "lr_decay_start": 4, "halve_lr": False, "epochs": 13}}
     description = ("Train a recurrent language model on a text file or on the embedded corpus "
                    "(CPython's English documentation), then print perplexity and samples.")
 
