@@ -42,8 +42,11 @@ def rnnkit_side(args):
     from rnnkit.optim import clip_grad_norm, make_optimizer
     from rnnkit.tasks.addition import AdditionConfig, AdditionTask
 
-    task = AdditionTask(AdditionConfig(digits=args.digits, size=args.size, reverse=args.reverse,
-                                       batch_size=32, seed=args.seed))
+    task = AdditionTask(
+        AdditionConfig(
+            digits=args.digits, size=args.size, reverse=args.reverse, batch_size=32, seed=args.seed
+        )
+    )
     kw = {k: v for k, v in (("form", args.form), ("hidden_size", args.hidden)) if v is not None}
     model = task.build_model(task.ModelConfig(**kw), seed=args.seed)
     lr = args.lr if args.lr is not None else AdditionTask.fit_defaults.get("lr", 1e-3)
@@ -74,13 +77,15 @@ def keras_side(task, args):
     x_tr, y_tr = eye[task.train_data[0].T], eye[task.train_data[2].T]  # (N, T, 12) one-hot
     x_va, y_va = eye[task.valid_data[0].T], eye[task.valid_data[2].T]
     keras.utils.set_random_seed(args.seed)
-    model = keras.Sequential([
-        keras.Input((T_in, V)),
-        layers.LSTM(128),
-        layers.RepeatVector(T_out),
-        layers.LSTM(128, return_sequences=True),
-        layers.Dense(V, activation="softmax"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((T_in, V)),
+            layers.LSTM(128),
+            layers.RepeatVector(T_out),
+            layers.LSTM(128, return_sequences=True),
+            layers.Dense(V, activation="softmax"),
+        ]
+    )
     model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
 
     def epoch():
@@ -100,7 +105,9 @@ def main() -> int:
     ap.add_argument("--digits", type=int, default=3)
     ap.add_argument("--size", type=int, default=50000)
     ap.add_argument("--no-reverse", dest="reverse", action="store_false")
-    ap.add_argument("--form", choices=["repeat", "feedback"], help="rnnkit's form (default: the task's)")
+    ap.add_argument(
+        "--form", choices=["repeat", "feedback"], help="rnnkit's form (default: the task's)"
+    )
     ap.add_argument("--hidden", type=int, help="rnnkit's hidden size (default: the task's)")
     ap.add_argument("--lr", type=float, help="rnnkit's learning rate (default: the task's)")
     ap.add_argument("--seed", type=int, default=0)
@@ -109,24 +116,34 @@ def main() -> int:
     args = ap.parse_args()
 
     from threadpoolctl import threadpool_limits
+
     threadpool_limits(1)
     import torch
+
     torch.set_num_threads(1)
 
     task, model, rk_epoch = rnnkit_side(args)
     k_epoch = None if args.skip_keras else keras_side(task, args)
-    print(f"addition, {args.digits} digits: {task.train_data[0].shape[1]} training and "
-          f"{task.valid_data[0].shape[1]} held-out questions, reverse={args.reverse}; rnnkit form "
-          f"{model.config.form}, hidden {model.config.hidden_size}, {model.config.cell}", flush=True)
+    print(
+        f"addition, {args.digits} digits: {task.train_data[0].shape[1]} training and "
+        f"{task.valid_data[0].shape[1]} held-out questions, reverse={args.reverse}; rnnkit form "
+        f"{model.config.form}, hidden {model.config.hidden_size}, {model.config.cell}",
+        flush=True,
+    )
     rows = []
     for r in range(1, args.rounds + 1):
         for name, fn in (("keras", k_epoch), ("rnnkit", rk_epoch)):
             if fn is None:
                 continue
             dt, pc, ex = fn()
-            rows.append({"impl": name, "epoch": r, "seconds": round(dt, 2), "per_char": pc, "exact": ex})
-            print(f"epoch {r}  {name:7s} {dt:7.1f} s   held-out per char {pc:.4f}  whole answers {ex:.4f}",
-                  flush=True)
+            rows.append(
+                {"impl": name, "epoch": r, "seconds": round(dt, 2), "per_char": pc, "exact": ex}
+            )
+            print(
+                f"epoch {r}  {name:7s} {dt:7.1f} s   held-out per char {pc:.4f}  "
+                f"whole answers {ex:.4f}",
+                flush=True,
+            )
     for name in ("keras", "rnnkit"):
         ts = [x["seconds"] for x in rows if x["impl"] == name]
         if ts:

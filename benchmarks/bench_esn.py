@@ -57,6 +57,7 @@ def series(source: str) -> np.ndarray:
         d = mackey_glass(N_POINTS)
     else:
         from reservoirpy.datasets import mackey_glass as rpy_mg
+
         d = rpy_mg(N_POINTS, seed=0)
     return 2.0 * (d - d.min()) / (d.max() - d.min()) - 1.0
 
@@ -73,7 +74,7 @@ def run_rnnkit(units, seed, X, Y, d):
     t0 = time.perf_counter()
     esn.fit(X[:N_TRAIN], Y[:N_TRAIN], washout=WASHOUT)
     refit = time.perf_counter() - t0
-    gen = esn.generate(max(HORIZONS))                   # from the state at the end of training
+    gen = esn.generate(max(HORIZONS))  # from the state at the end of training
     esn.fit(X[:N_TRAIN], Y[:N_TRAIN], washout=WASHOUT)
     pred = esn.predict(X[N_TRAIN:])
     return fit, refit, nrmse(pred, Y[N_TRAIN:]), gen
@@ -81,12 +82,13 @@ def run_rnnkit(units, seed, X, Y, d):
 
 def run_rpy(units, seed, X, Y, d):
     from reservoirpy import ESN as RpyESN
+
     t0 = time.perf_counter()
     esn = RpyESN(units=units, sr=SR, lr=LR, ridge=RIDGE, seed=seed)
     esn.fit(X[:N_TRAIN], Y[:N_TRAIN], warmup=WASHOUT)
     fit = time.perf_counter() - t0
     t0 = time.perf_counter()
-    esn.fit(X[:N_TRAIN], Y[:N_TRAIN], warmup=WASHOUT)   # runs on from the trained state
+    esn.fit(X[:N_TRAIN], Y[:N_TRAIN], warmup=WASHOUT)  # runs on from the trained state
     refit = time.perf_counter() - t0
     esn.reset()
     esn.fit(X[:N_TRAIN], Y[:N_TRAIN], warmup=WASHOUT)
@@ -97,7 +99,7 @@ def run_rpy(units, seed, X, Y, d):
         y = esn(np.asarray(y).reshape(1))
         gen.append(y)
     gen = np.asarray(gen).reshape(-1, 1)
-    esn.reservoir.state["out"] = state            # back to the end of training for the test run
+    esn.reservoir.state["out"] = state  # back to the end of training for the test run
     pred = esn.run(X[N_TRAIN:])
     return fit, refit, nrmse(pred, Y[N_TRAIN:]), gen
 
@@ -107,23 +109,39 @@ def same_matrices_check(units: int, X, Y) -> str:
     readouts and test predictions (they solve the same problem), and the true spectral radius of
     reservoirpy's W (its ARPACK call uses the default ncv)."""
     from reservoirpy import ESN as RpyESN
+
     r = RpyESN(units=units, sr=SR, lr=LR, ridge=RIDGE, seed=0)
     r.fit(X[:N_TRAIN], Y[:N_TRAIN], warmup=WASHOUT)
     W = r.reservoir.W.tocoo()
     o = np.lexsort((W.col, W.row))
-    e = ESN(units, spectral_radius=SR, leak_rate=LR, ridge=RIDGE, input_dim=X.shape[1],
-            output_dim=Y.shape[1])
-    e.load_state_dict({"reservoir.W_values": W.data[o], "reservoir.W_rows": W.row[o],
-                       "reservoir.W_cols": W.col[o], "reservoir.W_in": r.reservoir.Win.toarray(),
-                       "reservoir.bias": np.zeros(units), "reservoir.leak_rate": np.array(LR),
-                       "readout.weight": np.zeros((1, units)),
-                       "readout.bias": np.zeros(1)})
+    e = ESN(
+        units,
+        spectral_radius=SR,
+        leak_rate=LR,
+        ridge=RIDGE,
+        input_dim=X.shape[1],
+        output_dim=Y.shape[1],
+    )
+    e.load_state_dict(
+        {
+            "reservoir.W_values": W.data[o],
+            "reservoir.W_rows": W.row[o],
+            "reservoir.W_cols": W.col[o],
+            "reservoir.W_in": r.reservoir.Win.toarray(),
+            "reservoir.bias": np.zeros(units),
+            "reservoir.leak_rate": np.array(LR),
+            "readout.weight": np.zeros((1, units)),
+            "readout.bias": np.zeros(1),
+        }
+    )
     e.fit(X[:N_TRAIN], Y[:N_TRAIN], washout=WASHOUT)
     dw = np.max(np.abs(e.readout.weight.T - r.readout.Wout)) / np.max(np.abs(r.readout.Wout))
     dp = np.max(np.abs(e.predict(X[N_TRAIN:]) - r.run(X[N_TRAIN:])))
     rho = np.max(np.abs(np.linalg.eigvals(W.toarray())))
-    return (f"same matrices, {units} units: readout rel. diff {dw:.1e}, prediction max diff "
-            f"{dp:.1e}; reservoirpy's W has spectral radius {rho:.5f} (asked {SR})")
+    return (
+        f"same matrices, {units} units: readout rel. diff {dw:.1e}, prediction max diff "
+        f"{dp:.1e}; reservoirpy's W has spectral radius {rho:.5f} (asked {SR})"
+    )
 
 
 def main(argv=None) -> None:
@@ -136,6 +154,7 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     try:
         import reservoirpy
+
         have_rpy = reservoirpy.__version__
     except ImportError:
         have_rpy = None
@@ -147,6 +166,7 @@ def main(argv=None) -> None:
         pass
     try:
         from threadpoolctl import threadpool_info, threadpool_limits
+
         threadpool_limits(1)
         pools = {i["filepath"].rsplit("/", 1)[-1]: i["num_threads"] for i in threadpool_info()}
         print("thread pools:", pools)
@@ -160,19 +180,23 @@ def main(argv=None) -> None:
         libs["reservoirpy " + have_rpy] = run_rpy
     units_list = [int(u) for u in args.units.split(",")]
     d = series("rnnkit")
-    for units in units_list:                  # warm-up: imports, first calls into BLAS/ARPACK
+    for units in units_list:  # warm-up: imports, first calls into BLAS/ARPACK
         for fn in libs.values():
             fn(units, 99, d[:-1], d[1:], d)
-    head = (f"{'data':12s} {'units':>5s} {'library':18s} {'NRMSE':>9s} {'fit ms':>8s} "
-            f"{'refit ms':>8s} {'min fit':>8s} {'min ref':>8s} "
-            + " ".join(f"{'gen' + str(h):>9s}" for h in HORIZONS))
+    head = (
+        f"{'data':12s} {'units':>5s} {'library':18s} {'NRMSE':>9s} {'fit ms':>8s} "
+        f"{'refit ms':>8s} {'min fit':>8s} {'min ref':>8s} "
+        + " ".join(f"{'gen' + str(h):>9s}" for h in HORIZONS)
+    )
     print(head)
     print("-" * len(head))
     for src in sources:
         d = series(src)
         X, Y = d[:-1], d[1:]
         for units in units_list:
-            res = {name: {"fit": [], "refit": [], "nrmse": [], "gen": []} for name in libs}
+            res: dict[str, dict[str, list]] = {
+                name: {"fit": [], "refit": [], "nrmse": [], "gen": []} for name in libs
+            }
             for seed in range(args.seeds):
                 for rep in range(args.repeats if seed < args.time_seeds else 1):
                     for name, fn in libs.items():
@@ -183,22 +207,27 @@ def main(argv=None) -> None:
                             r["refit"].append(refit)
                         if rep == 0:
                             r["nrmse"].append(err)
-                            r["gen"].append([nrmse(gen[:h], d[N_TRAIN:N_TRAIN + h])
-                                             for h in HORIZONS])
+                            r["gen"].append(
+                                [nrmse(gen[:h], d[N_TRAIN : N_TRAIN + h]) for h in HORIZONS]
+                            )
             for name, r in res.items():
                 gens = np.median(np.asarray(r["gen"]), axis=0)
-                print(f"{src:12s} {units:5d} {name:18s} {statistics.median(r['nrmse']):9.2e} "
-                      f"{1e3 * statistics.median(r['fit']):8.1f} "
-                      f"{1e3 * statistics.median(r['refit']):8.1f} "
-                      f"{1e3 * min(r['fit']):8.1f} {1e3 * min(r['refit']):8.1f} "
-                      + " ".join(f"{g:9.2e}" for g in gens))
+                print(
+                    f"{src:12s} {units:5d} {name:18s} {statistics.median(r['nrmse']):9.2e} "
+                    f"{1e3 * statistics.median(r['fit']):8.1f} "
+                    f"{1e3 * statistics.median(r['refit']):8.1f} "
+                    f"{1e3 * min(r['fit']):8.1f} {1e3 * min(r['refit']):8.1f} "
+                    + " ".join(f"{g:9.2e}" for g in gens)
+                )
     if have_rpy:
         d = series("rnnkit")
         for units in units_list:
             print(same_matrices_check(units, d[:-1], d[1:]))
-    print(f"(errors: medians over {args.seeds} seeds; times: medians and minima over "
-          f"{args.time_seeds} seeds x {args.repeats} repeats; "
-          "gen<h> = closed-loop NRMSE over the first h generated steps)")
+    print(
+        f"(errors: medians over {args.seeds} seeds; times: medians and minima over "
+        f"{args.time_seeds} seeds x {args.repeats} repeats; "
+        "gen<h> = closed-loop NRMSE over the first h generated steps)"
+    )
 
 
 if __name__ == "__main__":

@@ -65,17 +65,19 @@ def bench(T: int, B: int, H: int, V: int, repeats: int, ragged: bool, seed: int 
     out = Linear(H, V, rng, np.float32)
     model = OutputRNN(V, H, V, input_ids=True, seed=seed)
     batch = (x, y, lengths)
-    runs = {"elman": lambda: elman_step(rnn, out, x, y, lengths),
-            "output": lambda: model.loss_and_grads(batch).loss_sum}
+    runs = {
+        "elman": lambda: elman_step(rnn, out, x, y, lengths),
+        "output": lambda: model.loss_and_grads(batch).loss_sum,
+    }
     for f in runs.values():
         f()  # warm-up
-    times = {k: [] for k in runs}
+    times: dict[str, list[float]] = {k: [] for k in runs}
     for _ in range(repeats):
         for k, f in runs.items():  # alternated
             t0 = time.perf_counter()
             f()
             times[k].append(time.perf_counter() - t0)
-    res = {"T": T, "B": B, "H": H, "V": V, "ragged": ragged}
+    res: dict[str, float] = {"T": T, "B": B, "H": H, "V": V, "ragged": ragged}
     for k, ts in times.items():
         q = statistics.quantiles(ts, n=4)
         res[k + "_ms"] = 1e3 * statistics.median(ts)
@@ -86,25 +88,36 @@ def bench(T: int, B: int, H: int, V: int, repeats: int, ragged: bool, seed: int 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--shapes", default="20x32x64x10,50x32x128x10,100x64x256x50,200x16x128x100",
-                    help="comma-separated TxBxHxV (default: %(default)s)")
+    ap.add_argument(
+        "--shapes",
+        default="20x32x64x10,50x32x128x10,100x64x256x50,200x16x128x100",
+        help="comma-separated TxBxHxV (default: %(default)s)",
+    )
     ap.add_argument("--repeats", type=int, default=30)
     ap.add_argument("--ragged", action="store_true", help="lengths uniform in [T/2, T]")
     a = ap.parse_args(argv)
     try:
         from threadpoolctl import threadpool_limits
+
         limiter = threadpool_limits(limits=1, user_api="blas")  # noqa: F841
     except ImportError:
         print("(threadpoolctl missing: set OPENBLAS_NUM_THREADS=1 yourself)")
-    print(f"numpy {np.__version__}, {platform.processor() or platform.machine()}, one BLAS thread, "
-          f"float32, {a.repeats} alternated rounds, medians")
-    print(f"{'T':>5} {'B':>4} {'H':>5} {'V':>5}  {'elman ms':>9} {'output ms':>10} {'speed-up':>9} {'iqr%':>5}")
+    print(
+        f"numpy {np.__version__}, {platform.processor() or platform.machine()}, one BLAS thread, "
+        f"float32, {a.repeats} alternated rounds, medians"
+    )
+    print(
+        f"{'T':>5} {'B':>4} {'H':>5} {'V':>5}  {'elman ms':>9} {'output ms':>10} "
+        f"{'speed-up':>9} {'iqr%':>5}"
+    )
     for s in a.shapes.split(","):
         T, B, H, V = (int(v) for v in s.lower().split("x"))
         r = bench(T, B, H, V, a.repeats, a.ragged)
         iqr = max(r["elman_iqr%"], r["output_iqr%"])
-        print(f"{T:5d} {B:4d} {H:5d} {V:5d}  {r['elman_ms']:9.3f} {r['output_ms']:10.3f} "
-              f"{r['speedup']:8.1f}x {iqr:5.0f}")
+        print(
+            f"{T:5d} {B:4d} {H:5d} {V:5d}  {r['elman_ms']:9.3f} {r['output_ms']:10.3f} "
+            f"{r['speedup']:8.1f}x {iqr:5.0f}"
+        )
     return 0
 
 

@@ -29,8 +29,12 @@ Threads are pinned on BOTH sides: threadpoolctl limits NumPy's BLAS, torch.set_n
 If ``rnnkit.layers._fast`` (the optional numba kernels) can be imported, the rnnkit step is timed
 twice per round, with the fast path off (``numpy`` column) and on (``fast`` column), unless
 ``--no-fast``. The switch is ``_fast.set_enabled(bool)`` if the module has it, else the module
-attribute ``_fast.ENABLED``. Cells whose module (``rnnkit/layers/lstm.py``, ``gru.py``) cannot be
-imported yet are skipped with a note. Without torch only rnnkit times are printed.
+attribute ``_fast.ENABLED``. Without torch only rnnkit times are printed.
+
+Errors: a cell that cannot be built (unknown name, a module that fails to import, a broken
+layer), or whose untimed check against torch fails, is not timed; it is printed as ``ERROR`` on
+stderr when it happens and again in a summary, the other cells still run, and the benchmark then
+exits with status 1 -- a failing cell is never a silent gap in the table.
 
 ``--memory``: peak memory of one rnnkit training step (tracemalloc: NumPy reports its buffers to
 it), against the bytes the backward pass needs cached -- the arrays of the Cache returned by
@@ -62,6 +66,7 @@ import sys
 import time
 import tracemalloc
 from contextlib import contextmanager, nullcontext
+from typing import Any
 
 import numpy as np
 
@@ -78,20 +83,20 @@ try:
     import torch
     import torch.nn.functional as F
 except ImportError:  # torch is optional: rnnkit times only
-    torch = None
+    torch = None  # type: ignore[assignment]  # the module, or None without torch
 
 try:
     from threadpoolctl import threadpool_info, threadpool_limits
-except ImportError:
+except ImportError:  # optional: NumPy's BLAS threads are then not pinned
     threadpool_limits = threadpool_info = None
 
 try:
     from rnnkit.layers import _fast
 except ImportError:
-    _fast = None
+    _fast = None  # type: ignore[assignment]  # the module, or None: numpy path only
 if _fast is not None and not getattr(_fast, "AVAILABLE", True):  # module there, numba missing
     print("note: rnnkit.layers._fast present but numba is not importable: numpy path only")
-    _fast = None
+    _fast = None  # type: ignore[assignment]
 
 # (T, B, I, H, out)
 SHAPES = [
@@ -150,18 +155,24 @@ def pinned(threads: int):
 def blas_threads() -> str:
     if threadpool_info is None:
         return "?"
-    return ",".join(f"{i['internal_api']}:{i['num_threads']}" for i in threadpool_info()
-                    if i["user_api"] == "blas")
+    return ",".join(
+        f"{i['internal_api']}:{i['num_threads']}"
+        for i in threadpool_info()
+        if i["user_api"] == "blas"
+    )
 
 
 def cell_uses_fast(cell) -> bool:
     """Whether the cell's module refers to the numba kernels (the Elman cell has none)."""
     if _fast is None:
         return False
+    src = inspect.getsourcefile(type(cell))
+    if src is None:
+        return True
     try:
-        with open(inspect.getsourcefile(type(cell))) as fh:
+        with open(src) as fh:
             return "_fast" in fh.read()
-    except (OSError, TypeError):
+    except OSError:
         return True
 
 
@@ -189,7 +200,9 @@ class Problem:
             mod = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell]
             self.t_rnn = mod(I, H)  # time-major, one layer, tanh for "rnn"
             self.t_lin = torch.nn.Linear(H, O)
-            layer.load_state_dict({k: v.detach().numpy() for k, v in self.t_rnn.state_dict().items()})
+            layer.load_state_dict(
+                {k: v.detach().numpy() for k, v in self.t_rnn.state_dict().items()}
+            )
             self.params = layer.weights()  # the engine's neutral names (w_ih, w_hh, b_ih, b_hh)
             self.Wo = self.t_lin.weight.detach().numpy().copy()
             self.bo = self.t_lin.bias.detach().numpy().copy()
@@ -205,8 +218,9 @@ class Problem:
     def rnnkit_step(self):
         """One training step; returns (loss, dx, recurrent grads, dWo, dbo)."""
         T, B, I, H, O = self.shape
-        y, _, cache = recurrent_forward(self.cell, self.params, self.x, None,
-                                        hidden_size=H, dtype=F32)
+        y, _, cache = recurrent_forward(
+            self.cell, self.params, self.x, None, hidden_size=H, dtype=F32
+        )
         logits = linear_forward(y, self.Wo, self.bo)
         loss, _, dlogits = softmax_cross_entropy(logits, self.tgt, inplace=True)
         del logits  # drop each array as soon as it is used, as a careful training loop would
@@ -232,15 +246,20 @@ class Problem:
         tloss = float(tl.detach())
         rel = abs(loss - tloss) / max(abs(tloss), 1e-30)
         if not rel <= 1e-4:
-            raise AssertionError(f"{self.cell_name} {shape_name(self.shape)}: loss rnnkit {loss:.6g}"
-                                 f" vs torch {tloss:.6g} (rel {rel:.2e})")
+            raise AssertionError(
+                f"{self.cell_name} {shape_name(self.shape)}: loss rnnkit {loss:.6g}"
+                f" vs torch {tloss:.6g} (rel {rel:.2e})"
+            )
 
         def relerr(a, b):
             b = b.detach().numpy()
             return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
 
-        g = max(relerr(dx, self.t_x.grad), relerr(dWo, self.t_lin.weight.grad),
-                *(relerr(grads[NEUTRAL[k[:-3]]], p.grad) for k, p in self.t_rnn.named_parameters()))
+        g = max(
+            relerr(dx, self.t_x.grad),
+            relerr(dWo, self.t_lin.weight.grad),
+            *(relerr(grads[NEUTRAL[k[:-3]]], p.grad) for k, p in self.t_rnn.named_parameters()),
+        )
         return f"check ok (loss rel {rel:.1e}, grads max rel {g:.1e})"
 
 
@@ -250,7 +269,7 @@ def time_sides(sides: dict, repeats: int, warmup: int) -> dict:
     for f in sides.values():
         for _ in range(warmup):
             f()
-    times = {k: [] for k in sides}
+    times: dict[str, list[float]] = {k: [] for k in sides}
     gc.collect()
     was = gc.isenabled()
     gc.disable()
@@ -263,34 +282,54 @@ def time_sides(sides: dict, repeats: int, warmup: int) -> dict:
     finally:
         if was:
             gc.enable()
-    return {k: {"median_ms": 1e3 * statistics.median(v), "min_ms": 1e3 * min(v),
-                "iqr_ms": 1e3 * (np.percentile(v, 75) - np.percentile(v, 25))} for k, v in times.items()}
+    return {
+        k: {
+            "median_ms": 1e3 * statistics.median(v),
+            "min_ms": 1e3 * min(v),
+            "iqr_ms": 1e3 * (np.percentile(v, 75) - np.percentile(v, 25)),
+        }
+        for k, v in times.items()
+    }
+
+
+ERRORS: list[str] = []  # every failing cell of this run; main() exits 1 when there is one
+
+
+def report_error(what: str, exc: BaseException) -> str:
+    """Record and print (stderr) a failing cell; returns the one-line message."""
+    msg = f"{what}: {type(exc).__name__}: {exc}"
+    ERRORS.append(msg)
+    print(f"ERROR {msg}", file=sys.stderr, flush=True)
+    return msg
 
 
 def make_problems(cells, shapes):
-    """Yield (cell, shape, Problem | None, note)."""
+    """Yield (cell, shape, Problem | None, error): None and the error's message for a cell that
+    cannot be built (reported as an error, then the next one is tried)."""
     for cell in cells:
         for shape in shapes:
             try:
-                yield cell, shape, Problem(cell, shape), ""
-            except ImportError as exc:  # lstm.py / gru.py not written yet
-                yield cell, shape, None, f"skipped: {exc}"
-            except Exception as exc:  # a cell module that is there but broken
-                yield cell, shape, None, f"skipped: {type(exc).__name__}: {exc}"
+                prob = Problem(cell, shape)
+            except Exception as exc:  # reported, and the run exits 1 at the end
+                yield cell, shape, None, report_error(f"{cell} {shape_name(shape)}: not built", exc)
+                continue
+            yield cell, shape, prob, ""
 
 
 def run_speed(args, cells, shapes) -> list[dict]:
     use_fast = _fast is not None and args.fast is not False
-    columns = [("numpy", False), ("fast", True)] if use_fast else \
-        [("rnnkit", None)] if _fast is None else [("numpy", False)]
+    columns = (
+        [("numpy", False), ("fast", True)]
+        if use_fast
+        else [("rnnkit", None)]
+        if _fast is None
+        else [("numpy", False)]
+    )
     if args.fast and _fast is None:
         print("note: --fast given but rnnkit.layers._fast is not importable; numpy path only")
-    results, skipped = [], set()
-    for cell, shape, prob, note in make_problems(cells, shapes):
-        if prob is None:
-            if cell not in skipped:
-                print(f"{cell}: {note}")
-                skipped.add(cell)
+    results = []
+    for cell, shape, prob, _ in make_problems(cells, shapes):
+        if prob is None:  # reported as an error already
             continue
         paths = paths_for(args, prob.cell)
         for threads in args.threads:
@@ -301,29 +340,47 @@ def run_speed(args, cells, shapes) -> list[dict]:
                         for pname, on in paths:
                             with fast_path(on):
                                 checks.append((pname, prob.check()))
-                except Exception as exc:  # not the same work (or a broken cell): do not time it
-                    print(f"  {cell:4s} {shape_name(shape):18s} th={threads} CHECK FAILED, not timed:"
-                          f" {type(exc).__name__}: {exc}", flush=True)
-                    results.append({"cell": cell, "shape": list(shape), "threads": threads,
-                                    "check_failed": f"{type(exc).__name__}: {exc}"})
+                except (
+                    Exception
+                ) as exc:  # not the same work: reported, not timed, exit 1 at the end
+                    msg = report_error(
+                        f"{cell} {shape_name(shape)} th={threads}: check against torch failed", exc
+                    )
+                    results.append(
+                        {
+                            "cell": cell,
+                            "shape": list(shape),
+                            "threads": threads,
+                            "check_failed": msg,
+                        }
+                    )
                     continue
                 sides = {}
                 for pname, on in paths:
-                    def f(on=on):
+
+                    def f(on=on, prob=prob):
                         with fast_path(on):
                             prob.rnnkit_step()
+
                     sides[pname] = f
                 if torch is not None:
                     sides["torch"] = prob.torch_step
                 r = time_sides(sides, args.repeats, args.warmup)
-                rec = {"cell": cell, "shape": list(shape), "threads": threads,
-                       "blas_threads": blas_threads(), "check": dict(checks), "times": r}
+                rec = {
+                    "cell": cell,
+                    "shape": list(shape),
+                    "threads": threads,
+                    "blas_threads": blas_threads(),
+                    "check": dict(checks),
+                    "times": r,
+                }
                 if torch is not None:
                     for pname, _ in paths:
                         rec[f"ratio_{pname}"] = r["torch"]["median_ms"] / r[pname]["median_ms"]
                 results.append(rec)
                 line = f"  {cell:4s} {shape_name(shape):18s} th={threads} " + "  ".join(
-                    f"{k}={v['median_ms']:.2f}ms" for k, v in r.items())
+                    f"{k}={v['median_ms']:.2f}ms" for k, v in r.items()
+                )
                 if torch is not None:
                     line += "  " + "; ".join(f"{p}: {c}" for p, c in checks)
                 print(line, flush=True)
@@ -353,7 +410,9 @@ def print_table(results, paths, have_torch):
             row += [f"{r[f'ratio_{p}']:.2f}" if f"ratio_{p}" in r else "-" for p, _ in paths]
         row.append(f"{max(100 * v['iqr_ms'] / v['median_ms'] for v in r['times'].values()):.0f}")
         rows.append(row)
-    w = [max(len(c), *(len(row[i]) for row in rows)) if rows else len(c) for i, c in enumerate(cols)]
+    w = [
+        max(len(c), *(len(row[i]) for row in rows)) if rows else len(c) for i, c in enumerate(cols)
+    ]
     print()
     print("  ".join(c.rjust(w[i]) if i > 1 else c.ljust(w[i]) for i, c in enumerate(cols)))
     print("  ".join("-" * x for x in w))
@@ -361,7 +420,9 @@ def print_table(results, paths, have_torch):
         print("  ".join(v.rjust(w[i]) if i > 1 else v.ljust(w[i]) for i, v in enumerate(row)))
     if have_torch:
         print("ratio = torch ms / rnnkit ms (median); > 1 means rnnkit is faster")
-    print("iqr% = largest interquartile range / median of the sides: above ~15, rerun (noisy machine)")
+    print(
+        "iqr% = largest interquartile range / median of the sides: above ~15, rerun (noisy machine)"
+    )
 
 
 # -- memory --------------------------------------------------------------------------------------
@@ -387,21 +448,21 @@ def cached_bytes(cache, params) -> int:
 
 
 def run_memory(args, cells, shapes) -> list[dict]:
-    results, skipped = [], set()
-    print(f"{'cell':4s}  {'shape (T,B,I,H,out)':20s} {'path':6s} {'peak MB':>9s} {'cached MB':>9s}"
-          f" {'logits MB':>9s} {'grads MB':>9s} {'peak/cached':>11s} {'(peak-grads)/cached':>19s}")
-    for cell, shape, prob, note in make_problems(cells, shapes):
-        if prob is None:
-            if cell not in skipped:
-                print(f"{cell}: {note}")
-                skipped.add(cell)
+    results = []
+    print(
+        f"{'cell':4s}  {'shape (T,B,I,H,out)':20s} {'path':6s} {'peak MB':>9s} {'cached MB':>9s}"
+        f" {'logits MB':>9s} {'grads MB':>9s} {'peak/cached':>11s} {'(peak-grads)/cached':>19s}"
+    )
+    for cell, shape, prob, _ in make_problems(cells, shapes):
+        if prob is None:  # reported as an error already
             continue
         T, B, I, H, O = shape
         for pname, on in paths_for(args, prob.cell):
             with fast_path(on):
                 prob.rnnkit_step()  # warm (JIT, first-call allocations)
-                y, _, cache = recurrent_forward(prob.cell, prob.params, prob.x, None,
-                                                hidden_size=H, dtype=F32)
+                y, _, cache = recurrent_forward(
+                    prob.cell, prob.params, prob.x, None, hidden_size=H, dtype=F32
+                )
                 logits = linear_forward(y, prob.Wo, prob.bo)
                 need = cached_bytes(cache, prob.params) + logits.nbytes
                 lbytes = logits.nbytes
@@ -415,24 +476,36 @@ def run_memory(args, cells, shapes) -> list[dict]:
                 _, dx, grads, dWo, dbo = out
                 gbytes = dx.nbytes + dWo.nbytes + dbo.nbytes + sum(g.nbytes for g in grads.values())
                 del out, dx, grads, dWo, dbo
-            rec = {"cell": cell, "shape": list(shape), "path": pname, "peak_bytes": peak,
-                   "cached_bytes": need, "logits_bytes": lbytes, "grad_bytes": gbytes,
-                   "ratio": peak / need, "ratio_without_grads": (peak - gbytes) / need}
+            rec = {
+                "cell": cell,
+                "shape": list(shape),
+                "path": pname,
+                "peak_bytes": peak,
+                "cached_bytes": need,
+                "logits_bytes": lbytes,
+                "grad_bytes": gbytes,
+                "ratio": peak / need,
+                "ratio_without_grads": (peak - gbytes) / need,
+            }
             results.append(rec)
-            print(f"{cell:4s}  {','.join(map(str, shape)):20s} {pname:6s} {peak / 1e6:9.2f} "
-                  f"{need / 1e6:9.2f} {lbytes / 1e6:9.2f} {gbytes / 1e6:9.2f} {peak / need:11.2f} "
-                  f"{(peak - gbytes) / need:19.2f}", flush=True)
-    print("peak = tracemalloc peak of one step (forward + loss + backward, grads included);"
-          " cached = cache.S + cache.buf (own arrays) + logits; target peak/cached <= 1.5;"
-          " grads = dx + every weight/bias gradient returned (outputs, not temporaries)")
+            print(
+                f"{cell:4s}  {','.join(map(str, shape)):20s} {pname:6s} {peak / 1e6:9.2f} "
+                f"{need / 1e6:9.2f} {lbytes / 1e6:9.2f} {gbytes / 1e6:9.2f} {peak / need:11.2f} "
+                f"{(peak - gbytes) / need:19.2f}",
+                flush=True,
+            )
+    print(
+        "peak = tracemalloc peak of one step (forward + loss + backward, grads included);"
+        " cached = cache.S + cache.buf (own arrays) + logits; target peak/cached <= 1.5;"
+        " grads = dx + every weight/bias gradient returned (outputs, not temporaries)"
+    )
     return results
 
 
 # -- profile -------------------------------------------------------------------------------------
 def run_profile(args, cells, shapes):
-    for cell, shape, prob, note in make_problems(cells, shapes):
-        if prob is None:
-            print(f"{cell}: {note}")
+    for cell, shape, prob, _ in make_problems(cells, shapes):
+        if prob is None:  # reported as an error already
             continue
         with pinned(args.threads[0]):
             for _ in range(args.warmup):
@@ -452,7 +525,7 @@ def run_profile(args, cells, shapes):
 def parse_shapes(spec: str | None):
     if not spec or spec == "all":
         return list(SHAPES)
-    out = []
+    out: list[tuple[int, ...]] = []
     for part in spec.split(","):
         part = part.strip()
         if part.isdigit():
@@ -462,21 +535,35 @@ def parse_shapes(spec: str | None):
     return out
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv=None) -> int:
+    """Run the benchmark; returns the exit status (1 when a cell failed: see ``ERRORS``)."""
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--cells", default="rnn,lstm,gru", help="comma list of rnn,lstm,gru")
     p.add_argument("--threads", default="1", help="comma list of thread counts, e.g. 1,2")
-    p.add_argument("--shapes", default="all",
-                   help="comma list of indices into " + " ".join(
-                       f"{i}={shape_name(s)}" for i, s in enumerate(SHAPES))
-                   + ", or TxBxIxHxOUT shapes")
+    p.add_argument(
+        "--shapes",
+        default="all",
+        help="comma list of indices into "
+        + " ".join(f"{i}={shape_name(s)}" for i, s in enumerate(SHAPES))
+        + ", or TxBxIxHxOUT shapes",
+    )
     p.add_argument("--repeats", type=int, default=15, help="timed rounds per side (>= 15 advised)")
     p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--fast", dest="fast", action="store_true", default=None,
-                   help="also time rnnkit.layers._fast on (default when it exists)")
-    p.add_argument("--no-fast", dest="fast", action="store_false",
-                   help="time only the NumPy path even if _fast exists")
+    p.add_argument(
+        "--fast",
+        dest="fast",
+        action="store_true",
+        default=None,
+        help="also time rnnkit.layers._fast on (default when it exists)",
+    )
+    p.add_argument(
+        "--no-fast",
+        dest="fast",
+        action="store_false",
+        help="time only the NumPy path even if _fast exists",
+    )
     p.add_argument("--memory", action="store_true", help="peak memory vs cached activations")
     p.add_argument("--profile", action="store_true", help="cProfile the rnnkit step instead")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON")
@@ -485,30 +572,48 @@ def main(argv=None):
     cells = [c.strip() for c in args.cells.split(",") if c.strip()]
     shapes = parse_shapes(args.shapes)
 
-    print(f"python {platform.python_version()}, numpy {np.__version__}, "
-          f"torch {torch.__version__ if torch is not None else 'absent'}, "
-          f"cores {os.cpu_count()}, OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}, "
-          f"_fast {'present' if _fast is not None else 'absent'}, repeats {args.repeats}")
+    print(
+        f"python {platform.python_version()}, numpy {np.__version__}, "
+        f"torch {torch.__version__ if torch is not None else 'absent'}, "
+        f"cores {os.cpu_count()}, OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}, "
+        f"_fast {'present' if _fast is not None else 'absent'}, repeats {args.repeats}"
+    )
     if threadpool_limits is None:
         print("note: threadpoolctl missing: NumPy's BLAS threads are not pinned")
     if torch is None:
         print("note: torch missing: rnnkit times only")
 
+    results: dict[str, Any]
     if args.memory:
         results = {"memory": run_memory(args, cells, shapes)}
     elif args.profile:
         run_profile(args, cells, shapes)
-        return
+        return _summary()
     else:
         results = {"speed": run_speed(args, cells, shapes)}
     if args.json:
-        results["meta"] = {"numpy": np.__version__, "torch": getattr(torch, "__version__", None),
-                           "repeats": args.repeats, "fast_module": _fast is not None,
-                           "load_avg": os.getloadavg()}
+        results["meta"] = {
+            "numpy": np.__version__,
+            "torch": getattr(torch, "__version__", None),
+            "repeats": args.repeats,
+            "fast_module": _fast is not None,
+            "load_avg": os.getloadavg(),
+        }
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=1)
         print(f"wrote {args.json}")
+    return _summary()
+
+
+def _summary() -> int:
+    """Repeat the errors at the end, where they are seen; 1 if there was one, else 0."""
+    if not ERRORS:
+        return 0
+    print(f"\n{len(ERRORS)} cell(s) FAILED (not timed):", file=sys.stderr)
+    for msg in ERRORS:
+        print(f"  ERROR {msg}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

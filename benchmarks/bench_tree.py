@@ -38,12 +38,21 @@ import argparse
 import json
 import statistics
 import time
+from collections.abc import Callable
 
 import numpy as np
 
 from rnnkit.optim import make_optimizer
-from rnnkit.trees import (Tree, TreeBatch, TreeConfig, TreeModel, arith_trees, arith_vocab,
-                          flatten_tree, reference_loss_and_grads)
+from rnnkit.trees import (
+    Tree,
+    TreeBatch,
+    TreeConfig,
+    TreeModel,
+    arith_trees,
+    arith_vocab,
+    flatten_tree,
+    reference_loss_and_grads,
+)
 
 
 def random_binary_tree(n_leaves: int, rng: np.random.Generator, vocab: int, n_classes: int) -> Tree:
@@ -53,13 +62,21 @@ def random_binary_tree(n_leaves: int, rng: np.random.Generator, vocab: int, n_cl
             return Tree(lab, word=str(int(rng.integers(vocab))))
         k = int(rng.integers(1, n))
         return Tree(lab, children=(build(k), build(n - k)))
+
     return build(n_leaves)
+
+
+def _grad(p) -> np.ndarray:
+    """A torch leaf's gradient as an array (after a backward)."""
+    if p.grad is None:
+        raise RuntimeError("no gradient: the parameter took no part in the loss")
+    return p.grad.numpy()
 
 
 def _interleaved_times(fns, repeats: int) -> list[float]:
     """Median seconds of each function, run in turn (a, b, c, a, b, c, ...) after one warm-up
     round, so that a change in the machine's load hits all of them alike."""
-    times = [[] for _ in fns]
+    times: list[list[float]] = [[] for _ in fns]
     for r in range(repeats + 1):
         for k, fn in enumerate(fns):
             t = time.perf_counter()
@@ -75,7 +92,7 @@ def torch_tree_lstm_step(torch, P: dict, b: TreeBatch, d: int):
     F = torch.nn.functional
     e = P["embed"][torch.from_numpy(b.words)]
     g = e @ P["cell.W"].T + P["cell.b_leaf"]
-    i, o, u = torch.sigmoid(g[:, :d]), torch.sigmoid(g[:, d:2 * d]), torch.tanh(g[:, 2 * d:])
+    i, o, u = torch.sigmoid(g[:, :d]), torch.sigmoid(g[:, d : 2 * d]), torch.tanh(g[:, 2 * d :])
     c = i * u
     H, C = o * torch.tanh(c), c
     left, right = torch.from_numpy(b.left), torch.from_numpy(b.right)
@@ -83,8 +100,8 @@ def torch_tree_lstm_step(torch, P: dict, b: TreeBatch, d: int):
         L, R = left[s:t], right[s:t]
         x = torch.cat((H.index_select(0, L), H.index_select(0, R)), dim=1)
         g = x @ P["cell.U"].T + P["cell.b"]
-        i, fl, fr, o = (torch.sigmoid(g[:, k * d:(k + 1) * d]) for k in range(4))
-        u = torch.tanh(g[:, 4 * d:])
+        i, fl, fr, o = (torch.sigmoid(g[:, k * d : (k + 1) * d]) for k in range(4))
+        u = torch.tanh(g[:, 4 * d :])
         c = i * u + fl * C.index_select(0, L) + fr * C.index_select(0, R)
         H = torch.cat((H, o * torch.tanh(c)))
         C = torch.cat((C, c))
@@ -98,45 +115,67 @@ def bench_speed(args) -> list[dict]:
     V, C = 1000, 5
     trees = [random_binary_tree(args.leaves, rng, V, C) for _ in range(args.trees)]
     heights = [t.height() for t in trees]
-    print(f"{args.trees} random binary trees of {args.leaves} leaves: height {min(heights)}..{max(heights)} "
-          f"(mean {np.mean(heights):.1f}), {sum(t.num_nodes() for t in trees)} nodes; "
-          f"dim {args.dim}, float32, 1 thread")
+    print(
+        f"{args.trees} random binary trees of {args.leaves} leaves: "
+        f"height {min(heights)}..{max(heights)} "
+        f"(mean {np.mean(heights):.1f}), {sum(t.num_nodes() for t in trees)} nodes; "
+        f"dim {args.dim}, float32, 1 thread"
+    )
     rows = []
     try:
         import torch
+
         torch.set_num_threads(1)
     except ImportError:
-        torch = None
+        torch = None  # type: ignore[assignment]  # the module, or None without torch
         print("torch not installed: PyTorch column skipped")
     print(f"{'cell':9} {'implementation':38} {'trees/s':>9} {'vs node-at-a-time':>18}")
     for cell in args.cells_speed:
-        model = TreeModel(TreeConfig(V, cell=cell, dim=args.dim, embed_dim=args.dim, n_classes=C, seed=0))
-        flats = [flatten_tree(t, lambda ws: np.array([int(w) for w in ws], np.int64)) for t in trees]
-        ref = flats[:args.ref_trees]
-        impls = [("node at a time (recursive)", len(ref), lambda: reference_loss_and_grads(model, ref))]
+        model = TreeModel(
+            TreeConfig(V, cell=cell, dim=args.dim, embed_dim=args.dim, n_classes=C, seed=0)
+        )
+        flats = [
+            flatten_tree(t, lambda ws: np.array([int(w) for w in ws], np.int64)) for t in trees
+        ]
+        ref = flats[: args.ref_trees]
+
+        def run_ref(model=model, ref=ref):
+            reference_loss_and_grads(model, ref)
+
+        impls: list[tuple[str, int, Callable[[], object]]] = [
+            ("node at a time (recursive)", len(ref), run_ref)
+        ]
         for bs in (args.batch, len(flats)):
-            def run(bs=bs):
+
+            def run(bs=bs, model=model, flats=flats):
                 for s in range(0, len(flats), bs):
-                    model.loss_and_grads(flats[s:s + bs])
+                    model.loss_and_grads(flats[s : s + bs])
+
             impls.append((f"batched by level, batch {bs}", len(flats), run))
         if torch is not None and cell == "treelstm":
             P = {k: torch.tensor(v, requires_grad=True) for k, v in model.named_parameters()}
-            b0 = TreeBatch.from_flat(flats[:args.batch])
+            b0 = TreeBatch.from_flat(flats[: args.batch])
             loss = torch_tree_lstm_step(torch, P, b0, args.dim)
             loss.backward()
             loss_n, _, g_n, _ = model.loss_and_grads(b0)
             ok = abs(loss.item() - loss_n) <= 1e-4 * abs(loss_n)
-            gerr = max(float(np.abs(P[k].grad.numpy() - g).max() / np.abs(g).max()) for k, g in g_n.items())
-            print(f"  torch check: loss {loss.item():.6f} vs rnnkit {loss_n:.6f} -> "
-                  f"{'ok' if ok else 'MISMATCH'}; "
-                  f"gradients: max |diff| / max |grad| = {gerr:.1e}")
+            gerr = max(
+                float(np.abs(_grad(P[k]) - g).max() / np.abs(g).max()) for k, g in g_n.items()
+            )
+            print(
+                f"  torch check: loss {loss.item():.6f} vs rnnkit {loss_n:.6f} -> "
+                f"{'ok' if ok else 'MISMATCH'}; "
+                f"gradients: max |diff| / max |grad| = {gerr:.1e}"
+            )
             for bs in (args.batch, len(flats)):
-                def run_t(bs=bs):
+
+                def run_t(bs=bs, flats=flats, P=P):
                     for s in range(0, len(flats), bs):
                         for p in P.values():
                             p.grad = None
-                        b = TreeBatch.from_flat(flats[s:s + bs])
+                        b = TreeBatch.from_flat(flats[s : s + bs])
                         torch_tree_lstm_step(torch, P, b, args.dim).backward()
+
                 impls.append((f"PyTorch autograd, by level, batch {bs}", len(flats), run_t))
         times = _interleaved_times([fn for _, _, fn in impls], args.repeats)
         ref_tps = impls[0][1] / times[0]
@@ -152,11 +191,22 @@ def bench_arith(args) -> list[dict]:
     vocab = arith_vocab()
     train_trees = arith_trees(args.train_size, [1, 2, 3, 4], seed=1)
     tests = {d: arith_trees(500, d, seed=100 + d) for d in range(1, 7)}
-    majority = {d: max(np.bincount([t.label for t in ts], minlength=10)) / len(ts) for d, ts in tests.items()}
-    print(f"\narithmetic (+ - * mod 10): train {args.train_size} trees of depth 1-4, "
-          f"{args.train_seconds:.0f} s per cell, AdaGrad, batch 25; root accuracy on 500 trees per depth")
-    print(f"{'cell':9} {'dim':>4} {'lr':>5} {'epochs':>6} " + " ".join(f"{'d=' + str(d):>6}" for d in tests))
-    print(f"{'majority':9} {'':>4} {'':>5} {'':>6} " + " ".join(f"{majority[d]:6.3f}" for d in tests))
+    majority = {
+        d: max(np.bincount([int(t.label or 0) for t in ts], minlength=10)) / len(ts)
+        for d, ts in tests.items()
+    }
+    print(
+        f"\narithmetic (+ - * mod 10): train {args.train_size} trees of depth 1-4, "
+        f"{args.train_seconds:.0f} s per cell, AdaGrad, batch 25; "
+        "root accuracy on 500 trees per depth"
+    )
+    print(
+        f"{'cell':9} {'dim':>4} {'lr':>5} {'epochs':>6} "
+        + " ".join(f"{'d=' + str(d):>6}" for d in tests)
+    )
+    print(
+        f"{'majority':9} {'':>4} {'':>5} {'':>6} " + " ".join(f"{majority[d]:6.3f}" for d in tests)
+    )
     rows = []
     for cell in args.cells:
         dim, lr = args.arith_dim, {"rnn": 0.05, "rntn": 0.01, "treelstm": 0.05}[cell]
@@ -170,7 +220,7 @@ def bench_arith(args) -> list[dict]:
         while time.perf_counter() - t0 < args.train_seconds:
             perm = rng.permutation(len(train))
             for s in range(0, len(perm), 25):
-                _, n, grads, _ = model.loss_and_grads([train[i] for i in perm[s:s + 25]])
+                _, n, grads, _ = model.loss_and_grads([train[i] for i in perm[s : s + 25]])
                 opt.step(model.parameters(), {k: g / n for k, g in grads.items()})
                 if time.perf_counter() - t0 > args.train_seconds:
                     break
@@ -179,9 +229,21 @@ def bench_arith(args) -> list[dict]:
         for d, ft in flat_tests.items():
             ex = model.evaluate(ft)[2]
             acc[d] = ex["root_correct"] / ex["root_total"]
-        print(f"{cell:9} {dim:4d} {lr:5.2f} {epochs:6.1f} " + " ".join(f"{acc[d]:6.3f}" for d in tests))
-        rows.append({"cell": cell, "dim": dim, "lr": lr, "epochs": epochs, "seconds": args.train_seconds,
-                     "root_accuracy_by_depth": acc, "majority_by_depth": majority})
+        print(
+            f"{cell:9} {dim:4d} {lr:5.2f} {epochs:6.1f} "
+            + " ".join(f"{acc[d]:6.3f}" for d in tests)
+        )
+        rows.append(
+            {
+                "cell": cell,
+                "dim": dim,
+                "lr": lr,
+                "epochs": epochs,
+                "seconds": args.train_seconds,
+                "root_accuracy_by_depth": acc,
+                "majority_by_depth": majority,
+            }
+        )
     return rows
 
 
@@ -205,6 +267,7 @@ def main() -> None:
     args.cells = args.cells.split(",")
     try:
         from threadpoolctl import threadpool_limits
+
         threadpool_limits(1)
     except ImportError:
         print("threadpoolctl not installed: set OPENBLAS_NUM_THREADS=1 yourself")

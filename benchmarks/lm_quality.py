@@ -4,9 +4,10 @@ Same data, same batches in the same order, same shapes, same optimizer settings;
 own default initialisation. Prints the held-out loss of both after the same number of steps
 (``--steps``) or the same wall-clock budget (``--seconds``), one BLAS thread each.
 
-    python benchmarks/lm_quality.py --text /usr/share/vim/vim90/doc/usr_*.txt --level char --cell lstm
+    python benchmarks/lm_quality.py --text /usr/share/vim/vim90/doc/usr_*.txt \\
+        --level char --cell lstm
     python benchmarks/lm_quality.py --level word --cell gru --steps 300
-    python benchmarks/lm_quality.py --level char --cell lstm --embed-init-std 0.1   # an rnnkit variant
+    python benchmarks/lm_quality.py --level char --cell lstm --embed-init-std 0.1  # a variant
 
 Texts tried (nothing downloaded): the embedded corpus, the Vim user manual
 (/usr/share/vim/vim90/doc/usr_*.txt) and Perl's FAQ (/usr/share/perl/5.36.0/pod/perlfaq*.pod).
@@ -34,8 +35,14 @@ def build_task(a):
         f.write(text[: a.max_chars])
         f.close()
         corpus = f.name
-    cfg = LMDataConfig(level=a.level, corpus=corpus, batch_size=a.batch, bptt=a.bptt,
-                       vocab_size=a.vocab, seed=a.seed)
+    cfg = LMDataConfig(
+        level=a.level,
+        corpus=corpus,
+        batch_size=a.batch,
+        bptt=a.bptt,
+        vocab_size=a.vocab,
+        seed=a.seed,
+    )
     return LMTask(cfg)
 
 
@@ -48,8 +55,9 @@ def rnnkit_side(task, a):
         kw["embed_init_std"] = a.embed_init_std
     if a.forget_bias is not None:
         kw["forget_bias"] = a.forget_bias
-    model = task.build_model(LMConfig(embed_size=a.embed, hidden_size=a.hidden, cell=a.cell, **kw),
-                             seed=a.seed)
+    model = task.build_model(
+        LMConfig(embed_size=a.embed, hidden_size=a.hidden, cell=a.cell, **kw), seed=a.seed
+    )
     opt = make_optimizer("adam", a.lr)
     params = model.parameters()
     state = {"carry": None}
@@ -65,6 +73,7 @@ def rnnkit_side(task, a):
 
     def evaluate():
         from rnnkit.fit import evaluate as ev
+
         return ev(task, model, "valid")["loss"]
 
     return step, evaluate
@@ -76,7 +85,9 @@ def torch_side(task, a):
     torch.manual_seed(a.seed)
     V = len(task.vocab)
     emb = torch.nn.Embedding(V, a.embed)
-    rnn = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[a.cell](a.embed, a.hidden)
+    rnn = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[a.cell](
+        a.embed, a.hidden
+    )
     out = torch.nn.Linear(a.hidden, V)
     ps = list(emb.parameters()) + list(rnn.parameters()) + list(out.parameters())
     opt = torch.optim.Adam(ps, lr=a.lr)
@@ -88,7 +99,9 @@ def torch_side(task, a):
         y, h = rnn(x, h)
         logits = out(y)
         t = torch.from_numpy(np.ascontiguousarray(tgt))
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, V), t.reshape(-1), reduction="none")
+        loss = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, V), t.reshape(-1), reduction="none"
+        )
         if lengths is not None:
             m = torch.from_numpy(np.arange(inp.shape[0])[:, None] < lengths[None, :]).reshape(-1)
             loss = loss[m]
@@ -131,8 +144,13 @@ def run(name, make, task, a):
             break
     secs = time.perf_counter() - t0
     v = evaluate()
-    return {"side": name, "steps": steps, "seconds": round(secs, 1), "valid_loss": v,
-            "bits": v / math.log(2)}
+    return {
+        "side": name,
+        "steps": steps,
+        "seconds": round(secs, 1),
+        "valid_loss": v,
+        "bits": v / math.log(2),
+    }
 
 
 def main() -> None:
@@ -157,15 +175,19 @@ def main() -> None:
     a = p.parse_args()
     if not a.steps and not a.seconds:
         a.steps = 300
-    from threadpoolctl import threadpool_limits
     import torch
+    from threadpoolctl import threadpool_limits
+
     torch.set_num_threads(1)
     with threadpool_limits(1):
         task = build_task(a)
         for side in a.sides.split(","):
             r = run(side, rnnkit_side if side == "rnnkit" else torch_side, task, a)
-            print(f"{a.level:4s} {a.cell:4s} {side:6s} steps {r['steps']:5d}  {r['seconds']:6.1f} s  "
-                  f"held-out {r['valid_loss']:.4f} nats ({r['bits']:.3f} bits)", flush=True)
+            print(
+                f"{a.level:4s} {a.cell:4s} {side:6s} steps {r['steps']:5d}  {r['seconds']:6.1f} s  "
+                f"held-out {r['valid_loss']:.4f} nats ({r['bits']:.3f} bits)",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -45,8 +45,11 @@ def main(out_dir: str) -> None:
     lines = [" " + " ".join(t if t in keep else "<unk>" for t in s) + " " for s in sents]
     order = np.random.default_rng(0).permutation(len(lines))
     n = len(lines)
-    parts = {"train": order[: int(0.9 * n)], "valid": order[int(0.9 * n): int(0.95 * n)],
-             "test": order[int(0.95 * n):]}
+    parts = {
+        "train": order[: int(0.9 * n)],
+        "valid": order[int(0.9 * n) : int(0.95 * n)],
+        "test": order[int(0.95 * n) :],
+    }
     os.makedirs(out_dir, exist_ok=True)
     for name, idx in parts.items():
         with open(os.path.join(out_dir, f"ptb.{name}.txt"), "w", encoding="utf-8") as f:

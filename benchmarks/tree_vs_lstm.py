@@ -46,8 +46,15 @@ class LSTMClassifier(Module):
     (``lengths``) -> o = h_n W^T + b (B, C) -> softmax cross-entropy (DL book 10.40-10.44, 10.11).
     """
 
-    def __init__(self, vocab: int, embed: int, hidden: int, n_classes: int, seed: int = 0,
-                 dtype: str = "float32"):
+    def __init__(
+        self,
+        vocab: int,
+        embed: int,
+        hidden: int,
+        n_classes: int,
+        seed: int = 0,
+        dtype: str = "float32",
+    ):
         super().__init__()
         rng = np.random.default_rng(seed)
         dt = np.dtype(dtype)
@@ -65,10 +72,10 @@ class LSTMClassifier(Module):
     def loss_and_grads(self, ids, lengths, y) -> tuple[float, int, dict]:
         """Sum of the losses over the batch, the count, the gradients of the sum."""
         loss, n, dz = softmax_cross_entropy(self.logits(ids, lengths), y)
-        dh = self.out.backward(self._h, dz)                      # dL/dh_n = dz W
+        dh = self.out.backward(self._h, dz)  # dL/dh_n = dz W
         zero = np.zeros_like(dh)
         dx, _ = self.rnn.backward(None, dh_n=(dh[None], zero[None]))  # BPTT from the last state
-        self.embed.backward(self._ids, dx)                        # scatter-add into E's rows
+        self.embed.backward(self._ids, dx)  # scatter-add into E's rows
         return loss, n, self.named_grads()
 
 
@@ -94,14 +101,20 @@ def shuffled(n: int, batch: int, lengths: np.ndarray | None = None):
     """An epoch's batches of indices: a random permutation cut into ``batch``-sized pieces; with
     ``lengths``, bucketed: each run of 50 batches is sorted by length before cutting (padding to
     the batch's longest sequence wastes less), then the batches are shuffled."""
+
     def make(rng):
         perm = rng.permutation(n)
         if lengths is not None:
             span = 50 * batch
-            perm = np.concatenate([c[np.argsort(lengths[c], kind="stable")]
-                                   for c in np.split(perm, range(span, n, span))])
-        out = [perm[s:s + batch] for s in range(0, n, batch)]
+            perm = np.concatenate(
+                [
+                    c[np.argsort(lengths[c], kind="stable")]
+                    for c in np.split(perm, range(span, n, span))
+                ]
+            )
+        out = [perm[s : s + batch] for s in range(0, n, batch)]
         return [out[i] for i in rng.permutation(len(out))] if lengths is not None else out
+
     return make
 
 
@@ -137,14 +150,28 @@ def run_tree(cell, train, tests, args) -> dict:
         loss, n, grads, _ = model.loss_and_grads([flats[i] for i in idx])
         return loss, n, grads
 
-    epochs, steps = train_for(args.seconds, len(flats), shuffled(len(flats), p["batch_size"]), step,
-                              model.parameters(), opt, seed=args.seed)
+    epochs, steps = train_for(
+        args.seconds,
+        len(flats),
+        shuffled(len(flats), p["batch_size"]),
+        step,
+        model.parameters(),
+        opt,
+        seed=args.seed,
+    )
     acc = {}
     for d, ts in tests.items():
         pred, _ = model.predict(model.flatten(ts))
         acc[d] = float((pred == np.array([t.label for t in ts])).mean())
-    return {"model": cell, "dim": model.config.dim, "lr": lr, "params": model.num_parameters(),
-            "epochs": epochs, "steps": steps, "acc": acc}
+    return {
+        "model": cell,
+        "dim": model.config.dim,
+        "lr": lr,
+        "params": model.num_parameters(),
+        "epochs": epochs,
+        "steps": steps,
+        "acc": acc,
+    }
 
 
 def run_lstm(train, tests, args) -> dict:
@@ -158,24 +185,35 @@ def run_lstm(train, tests, args) -> dict:
         return model.loss_and_grads(*pad([seqs[i] for i in idx]), labels[idx])
 
     batches = shuffled(len(train), args.lstm_batch, np.array([len(q) for q in seqs]))
-    epochs, steps = train_for(args.seconds, len(train), batches, step, model.parameters(), opt,
-                              clip=5.0, seed=args.seed)
+    epochs, steps = train_for(
+        args.seconds, len(train), batches, step, model.parameters(), opt, clip=5.0, seed=args.seed
+    )
     acc = {}
     for d, ts in tests.items():
         ids, lengths, y = encode(ts)
         acc[d] = float((model.logits(ids, lengths).argmax(axis=1) == y).mean())
-    return {"model": "lstm", "dim": args.lstm_hidden, "lr": args.lstm_lr, "params": model.num_parameters(),
-            "epochs": epochs, "steps": steps, "acc": acc}
+    return {
+        "model": "lstm",
+        "dim": args.lstm_hidden,
+        "lr": args.lstm_lr,
+        "params": model.num_parameters(),
+        "epochs": epochs,
+        "steps": steps,
+        "acc": acc,
+    }
 
 
 def check_lstm_gradient() -> float:
     """The hand-written backward against central differences (a tiny float64 model)."""
     from rnnkit.gradcheck import gradcheck
+
     m = LSTMClassifier(len(TOKENS), 4, 5, 10, seed=3, dtype="float64")
     ids, lengths, y = encode(arith_trees(4, [1, 2], seed=5))  # ragged: lengths differ
     _, _, grads = m.loss_and_grads(ids, lengths, y)
     grads = {k: g.copy() for k, g in grads.items()}
-    return gradcheck(lambda: m.loss_and_grads(ids, lengths, y)[0], m.parameters(), grads).max_rel_error
+    return gradcheck(
+        lambda: m.loss_and_grads(ids, lengths, y)[0], m.parameters(), grads
+    ).max_rel_error
 
 
 def main() -> None:
@@ -185,9 +223,13 @@ def main() -> None:
     ap.add_argument("--train-size", type=int, default=20000)
     ap.add_argument("--test-size", type=int, default=500, help="test trees per depth")
     ap.add_argument("--tree-dim", type=int, default=None, help="default: the papers' (30, 25, 150)")
-    ap.add_argument("--tree-lr", type=float, default=None,
-                    help="AdaGrad rate for every tree model (default: the papers', 0.01 rnn and "
-                    "rntn, 0.05 treelstm)")
+    ap.add_argument(
+        "--tree-lr",
+        type=float,
+        default=None,
+        help="AdaGrad rate for every tree model (default: the papers', 0.01 rnn and "
+        "rntn, 0.05 treelstm)",
+    )
     ap.add_argument("--lstm-embed", type=int, default=32)
     ap.add_argument("--lstm-hidden", type=int, default=128)
     ap.add_argument("--lstm-batch", type=int, default=32)
@@ -197,25 +239,38 @@ def main() -> None:
     args = ap.parse_args()
     try:
         from threadpoolctl import threadpool_limits
+
         threadpool_limits(1)
     except ImportError:
         print("threadpoolctl not installed: set OPENBLAS_NUM_THREADS=1 yourself")
     print(f"LSTM classifier gradient check: max rel error {check_lstm_gradient():.1e}")
     train = arith_trees(args.train_size, [1, 2, 3, 4], seed=1)
     tests = {d: arith_trees(args.test_size, d, seed=100 + d) for d in range(1, 7)}
-    majority = {d: float(np.bincount([t.label for t in ts], minlength=10).max() / len(ts))
-                for d, ts in tests.items()}
-    print(f"arithmetic (+ - * mod 10): {args.train_size} training trees of depth 1-4, "
-          f"{args.seconds:.0f} s per model; root accuracy on {args.test_size} trees per depth")
-    head = f"{'model':9} {'dim':>4} {'lr':>6} {'params':>7} {'epochs':>6} " + " ".join(f"{'d=' + str(d):>6}" for d in tests)
+    majority = {
+        d: float(np.bincount([int(t.label or 0) for t in ts], minlength=10).max() / len(ts))
+        for d, ts in tests.items()
+    }
+    print(
+        f"arithmetic (+ - * mod 10): {args.train_size} training trees of depth 1-4, "
+        f"{args.seconds:.0f} s per model; root accuracy on {args.test_size} trees per depth"
+    )
+    head = f"{'model':9} {'dim':>4} {'lr':>6} {'params':>7} {'epochs':>6} " + " ".join(
+        f"{'d=' + str(d):>6}" for d in tests
+    )
     print(head)
-    print(f"{'majority':9} {'':>4} {'':>6} {'':>7} {'':>6} " + " ".join(f"{majority[d]:6.3f}" for d in tests))
+    print(
+        f"{'majority':9} {'':>4} {'':>6} {'':>7} {'':>6} "
+        + " ".join(f"{majority[d]:6.3f}" for d in tests)
+    )
     rows = []
     for name in args.models.split(","):
         r = run_lstm(train, tests, args) if name == "lstm" else run_tree(name, train, tests, args)
         rows.append(r)
-        print(f"{name:9} {r['dim']:4d} {r['lr']:6.3g} {r['params']:7d} {r['epochs']:6.1f} "
-              + " ".join(f"{r['acc'][d]:6.3f}" for d in tests), flush=True)
+        print(
+            f"{name:9} {r['dim']:4d} {r['lr']:6.3g} {r['params']:7d} {r['epochs']:6.1f} "
+            + " ".join(f"{r['acc'][d]:6.3f}" for d in tests),
+            flush=True,
+        )
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"majority": majority, "rows": rows, "args": vars(args)}, f, indent=1)

@@ -10,4 +10,17 @@ from .layers import GRU, LSTM, RNN, Cell, StepFunction, make_recurrent, register
 from .module import Module
 
 __version__ = "0.1.0"
-__all__ = ["RNN", "LSTM", "GRU", "Cell", "Module", "StepFunction", "make_recurrent", "register_cell", "gradcheck", "GradcheckResult", "RnnkitError", "__version__"]
+__all__ = [
+    "RNN",
+    "LSTM",
+    "GRU",
+    "Cell",
+    "Module",
+    "StepFunction",
+    "make_recurrent",
+    "register_cell",
+    "gradcheck",
+    "GradcheckResult",
+    "RnnkitError",
+    "__version__",
+]

@@ -70,7 +70,7 @@ def save_checkpoint(
     except (TypeError, ValueError) as exc:
         raise RnnkitError(f"checkpoint metadata is not JSON-serialisable: {exc}") from None
 
-    payload: dict[str, np.ndarray] = {}
+    payload: dict[str, Any] = {}  # Any: np.savez's stub reads **kwds as its own flags
     for key, value in arrays.items():
         if not isinstance(key, str) or not key:
             raise RnnkitError(f"checkpoint array names must be non-empty strings, got {key!r}")

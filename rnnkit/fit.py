@@ -62,43 +62,83 @@ class StepOut:
 class FitConfig:
     """How to train; the same for every task."""
 
-    optimizer: str = field(default="adam", metadata={"help": "sgd | adagrad | rmsprop | adam",
-                                                      "choices": ["sgd", "adagrad", "rmsprop", "adam"]})
+    optimizer: str = field(
+        default="adam",
+        metadata={
+            "help": "sgd | adagrad | rmsprop | adam",
+            "choices": ["sgd", "adagrad", "rmsprop", "adam"],
+        },
+    )
     lr: float = field(default=3e-3, metadata={"help": "learning rate"})
-    weight_decay: float = field(default=0.0, metadata={"help": "L2 penalty (coupled, as torch.optim)"})
-    clip_norm: float | None = field(default=5.0, metadata={"help": "clip the global gradient norm (none: off)"})
-    clip_value: float | None = field(default=None, metadata={"help": "clip each gradient entry to [-V, V]"})
+    weight_decay: float = field(
+        default=0.0, metadata={"help": "L2 penalty (coupled, as torch.optim)"}
+    )
+    clip_norm: float | None = field(
+        default=5.0, metadata={"help": "clip the global gradient norm (none: off)"}
+    )
+    clip_value: float | None = field(
+        default=None, metadata={"help": "clip each gradient entry to [-V, V]"}
+    )
     epochs: int = field(default=20, metadata={"help": "passes over the training data"})
-    time_budget: float | None = field(default=None, metadata={
-        "help": "stop after this many seconds of training (checkpointed; --resume goes on)"})
+    time_budget: float | None = field(
+        default=None,
+        metadata={
+            "help": "stop after this many seconds of training (checkpointed; --resume goes on)"
+        },
+    )
     eval_every: int = field(default=1, metadata={"help": "epochs between held-out evaluations"})
-    halve_lr: bool = field(default=True, metadata={
-        "help": "halve the learning rate when the held-out loss goes up", "negative": "--no-lr-halving"})
-    lr_decay: float | None = field(default=None, metadata={
-        "help": "multiply the learning rate by this after each epoch from --lr-decay-start on"})
-    lr_decay_start: int = field(default=1, metadata={
-        "help": "the first epoch after which --lr-decay applies"})
+    halve_lr: bool = field(
+        default=True,
+        metadata={
+            "help": "halve the learning rate when the held-out loss goes up",
+            "negative": "--no-lr-halving",
+        },
+    )
+    lr_decay: float | None = field(
+        default=None,
+        metadata={
+            "help": "multiply the learning rate by this after each epoch from --lr-decay-start on"
+        },
+    )
+    lr_decay_start: int = field(
+        default=1, metadata={"help": "the first epoch after which --lr-decay applies"}
+    )
     seed: int = field(default=0, metadata={"help": "random seed (data order, initialisation)"})
-    log_every: int = field(default=50, metadata={"help": "steps between training-loss rows in metrics.jsonl"})
+    log_every: int = field(
+        default=50, metadata={"help": "steps between training-loss rows in metrics.jsonl"}
+    )
 
-    def validate(self) -> "FitConfig":
+    def validate(self) -> FitConfig:
         for name in ("epochs", "eval_every", "log_every"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise RnnkitError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise RnnkitError(f"--seed must be an integer >= 0, got {self.seed!r}")
-        if self.lr_decay is not None and not (isinstance(self.lr_decay, (int, float)) and 0 < self.lr_decay <= 1):
+        if self.lr_decay is not None and not (
+            isinstance(self.lr_decay, (int, float)) and 0 < self.lr_decay <= 1
+        ):
             raise RnnkitError(f"--lr-decay must be in (0, 1], got {self.lr_decay!r}")
-        if isinstance(self.lr_decay_start, bool) or not isinstance(self.lr_decay_start, int) \
-                or self.lr_decay_start < 1:
-            raise RnnkitError(f"--lr-decay-start must be an integer >= 1, got {self.lr_decay_start!r}")
+        if (
+            isinstance(self.lr_decay_start, bool)
+            or not isinstance(self.lr_decay_start, int)
+            or self.lr_decay_start < 1
+        ):
+            raise RnnkitError(
+                f"--lr-decay-start must be an integer >= 1, got {self.lr_decay_start!r}"
+            )
         for name in ("lr", "time_budget", "clip_norm", "clip_value"):
             v = getattr(self, name)
             if v is None and name != "lr":
                 continue
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0):
-                raise RnnkitError(f"--{name.replace('_', '-')} must be a positive number, got {v!r}")
+            if (
+                isinstance(v, bool)
+                or not isinstance(v, (int, float))
+                or not (math.isfinite(v) and v > 0)
+            ):
+                raise RnnkitError(
+                    f"--{name.replace('_', '-')} must be a positive number, got {v!r}"
+                )
         if not isinstance(self.weight_decay, (int, float)) or not (self.weight_decay >= 0):
             raise RnnkitError(f"--weight-decay must be >= 0, got {self.weight_decay!r}")
         if self.optimizer not in ("sgd", "adagrad", "rmsprop", "adam"):
@@ -175,7 +215,11 @@ def plot_metrics(metrics_path, png_path, ylabel: str = "loss", title: str = "rnn
         from matplotlib.figure import Figure
     except ImportError:
         return False
-    rows = [json.loads(ln) for ln in Path(metrics_path).read_text(encoding="utf-8").splitlines() if ln.strip()]
+    rows = [
+        json.loads(ln)
+        for ln in Path(metrics_path).read_text(encoding="utf-8").splitlines()
+        if ln.strip()
+    ]
     tr = [(r["step"], r["train_loss"]) for r in rows if r.get("kind") == "train"]
     va = [(r["step"], r["valid_loss"]) for r in rows if r.get("kind") == "eval"]
     fig = Figure(figsize=(7, 4.2), dpi=100)
@@ -224,10 +268,13 @@ def evaluate(task, model, split: str = "valid", comm: Comm = SERIAL) -> dict:
     return task.summarize(*evaluate_sums(task, model, split, comm))
 
 
-def evaluate_sums(task, model, split: str = "valid", comm: Comm = SERIAL) -> tuple[float, int, dict]:
+def evaluate_sums(
+    task, model, split: str = "valid", comm: Comm = SERIAL
+) -> tuple[float, int, dict]:
     """(loss_sum, count, summed extra) over a split, without gradients."""
     model.eval()
-    total, count, extra, carry = 0.0, 0, {}, None
+    total, count, carry = 0.0, 0, None
+    extra: dict[str, Any] = {}
     try:
         for batch in task.batches(split, None):
             if comm.size > 1:  # each rank evaluates its share; the sums are combined below
@@ -244,8 +291,17 @@ def evaluate_sums(task, model, split: str = "valid", comm: Comm = SERIAL) -> tup
     return comm.sum_values(total, count, extra)
 
 
-def fit(task, model, cfg: FitConfig, run: RunDir, *, resume_state: dict | None = None,
-        comm: Comm = SERIAL, log=print, progress: bool | None = None) -> FitResult:
+def fit(
+    task,
+    model,
+    cfg: FitConfig,
+    run: RunDir,
+    *,
+    resume_state: dict | None = None,
+    comm: Comm = SERIAL,
+    log=print,
+    progress: bool | None = None,
+) -> FitResult:
     """Train ``model`` on ``task``; ``run`` is the (locked) run folder. ``resume_state`` is the
     position read from a checkpoint (``RunDir.load``) to continue exactly."""
     cfg.validate()
@@ -288,12 +344,24 @@ def fit(task, model, cfg: FitConfig, run: RunDir, *, resume_state: dict | None =
                 parts = comm.gather(st)
                 st = task.join_carry(parts) if comm.rank == 0 else None
             if not comm.check_same(params):
-                log("rnnkit: warning: the ranks' parameters differ (floating point that differs "
-                    "between hosts?); rank 0's are saved")
+                log(
+                    "rnnkit: warning: the ranks' parameters differ (floating point that differs "
+                    "between hosts?); rank 0's are saved"
+                )
         oa, om = opt.state_dict()
-        pos = {"epoch": ep, "batch": batch, "step": step, "epoch_rng": rng_state, "lr": opt.lr,
-               "prev_valid": prev_valid, "best_valid": best_valid, "elapsed": elapsed(),
-               "running": running, "running_n": run_n, "metrics_lines": n_lines}
+        pos = {
+            "epoch": ep,
+            "batch": batch,
+            "step": step,
+            "epoch_rng": rng_state,
+            "lr": opt.lr,
+            "prev_valid": prev_valid,
+            "best_valid": best_valid,
+            "elapsed": elapsed(),
+            "running": running,
+            "running_n": run_n,
+            "metrics_lines": n_lines,
+        }
         if comm.rank == 0:
             run.save(model, task, fit_cfg=cfg, position=pos, optim=(oa, om), carry=st)
 
@@ -309,9 +377,15 @@ def fit(task, model, cfg: FitConfig, run: RunDir, *, resume_state: dict | None =
         nonlocal prev_valid, best_valid
         m = evaluate(task, model, "valid", comm)
         v = m["loss"]
-        row = {"kind": "eval", "step": step, "epoch": round(ep_float, 4), "valid_loss": v,
-               **{f"valid_{k}": x for k, x in m.items() if k != "loss"}, "lr": opt.lr,
-               "elapsed": round(elapsed(), 3)}
+        row = {
+            "kind": "eval",
+            "step": step,
+            "epoch": round(ep_float, 4),
+            "valid_loss": v,
+            **{f"valid_{k}": x for k, x in m.items() if k != "loss"},
+            "lr": opt.lr,
+            "elapsed": round(elapsed(), 3),
+        }
         if not math.isfinite(v):
             row["diverged"] = True
         if not schedule:
@@ -325,8 +399,10 @@ def fit(task, model, cfg: FitConfig, run: RunDir, *, resume_state: dict | None =
         log_row(row)
         history.append(row)
         shown = "  ".join(f"{k} {_fmt(x)}" for k, x in m.items() if k != "loss")
-        log(f"epoch {ep_float:6.2f}  step {step:6d}  held-out loss {_fmt(v)}  {shown}  "
-            f"lr {row['lr']:.3g}" + ("  (lr halved)" if "lr_halved_to" in row else ""))
+        log(
+            f"epoch {ep_float:6.2f}  step {step:6d}  held-out loss {_fmt(v)}  {shown}  "
+            f"lr {row['lr']:.3g}" + ("  (lr halved)" if "lr_halved_to" in row else "")
+        )
         if comm.rank == 0:
             plot_metrics(run.metrics, run.png, task.loss_label, f"rnnkit {task.name}")
         return row
@@ -340,8 +416,11 @@ def fit(task, model, cfg: FitConfig, run: RunDir, *, resume_state: dict | None =
                 batches = task.batches("train", rng)
                 if batch0 == 0:
                     carry = None  # each epoch reads the stream from its start
-                bar = progress_bar(len(batches), f"epoch {epoch + 1}/{cfg.epochs}",
-                                   progress if comm.rank == 0 else False)
+                bar = progress_bar(
+                    len(batches),
+                    f"epoch {epoch + 1}/{cfg.epochs}",
+                    progress if comm.rank == 0 else False,
+                )
                 if bar is not None:
                     bar.update(batch0)
                 for b in range(batch0, len(batches)):
@@ -349,28 +428,45 @@ def fit(task, model, cfg: FitConfig, run: RunDir, *, resume_state: dict | None =
                     if comm.size > 1:
                         batch = task.shard(batch, comm.rank, comm.size)
                     with np.errstate(all="ignore"):  # a NaN/inf is reported below, once
-                        r = (model.loss_and_grads(batch, carry if task.carries_state else None)
-                             if batch is not None else  # nothing for this rank: it adds zeros
-                             StepOut(0.0, 0, {k: np.zeros_like(p) for k, p in params.items()}))
+                        r = (
+                            model.loss_and_grads(batch, carry if task.carries_state else None)
+                            if batch is not None
+                            # nothing for this rank: it adds zeros
+                            else StepOut(0.0, 0, {k: np.zeros_like(p) for k, p in params.items()})
+                        )
                     grads = r.grads
+                    if grads is None:
+                        raise RnnkitError("the model's loss_and_grads returned no gradients")
                     # stop flags ride with the gradients: the decision is collective, at no cost
-                    over = cfg.time_budget is not None and time.perf_counter() - t_start >= cfg.time_budget
+                    over = (
+                        cfg.time_budget is not None
+                        and time.perf_counter() - t_start >= cfg.time_budget
+                    )
                     code = interrupt.code
                     loss_sum, n, (over, n_int, n_term) = comm.allreduce_grads(
-                        grads, r.loss_sum, r.count, (over, code == 1, code == 2))
+                        grads, r.loss_sum, r.count, (over, code == 1, code == 2)
+                    )
                     scale = 1.0 / max(n, 1)
                     for g in grads.values():
                         g *= scale
                     loss = loss_sum * scale
-                    gnorm = (clip_grad_norm(grads, cfg.clip_norm) if cfg.clip_norm
-                             else math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values())))
+                    gnorm = (
+                        clip_grad_norm(grads, cfg.clip_norm)
+                        if cfg.clip_norm
+                        else math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
+                    )
                     if not (math.isfinite(loss) and math.isfinite(gnorm)):
-                        where = (f"the last good checkpoint is {run.checkpoint}"
-                                 if run.checkpoint.exists() else "no checkpoint was written yet")
+                        where = (
+                            f"the last good checkpoint is {run.checkpoint}"
+                            if run.checkpoint.exists()
+                            else "no checkpoint was written yet"
+                        )
                         raise TrainingStopped(
-                            f"loss became {loss:.4g} (gradient norm {gnorm:.4g}) at step {step + 1} "
-                            f"(epoch {epoch + 1}); stopped without updating; {where}; "
-                            f"try a lower --lr or --clip-norm")
+                            f"loss became {loss:.4g} (gradient norm {gnorm:.4g}) "
+                            f"at step {step + 1} (epoch {epoch + 1}); stopped without updating; "
+                            f"{where}; "
+                            f"try a lower --lr or --clip-norm"
+                        )
                     if cfg.clip_value:
                         clip_grad_value(grads, cfg.clip_value)
                     opt.step(params, grads)
@@ -383,15 +479,24 @@ def fit(task, model, cfg: FitConfig, run: RunDir, *, resume_state: dict | None =
                         bar.set_postfix(loss=f"{loss:.3f}")
                         bar.update(1)
                     if step % cfg.log_every == 0:
-                        log_row({"kind": "train", "step": step, "train_loss": running / max(run_n, 1),
-                                 "lr": opt.lr, "grad_norm": gnorm, "elapsed": round(elapsed(), 3)})
+                        log_row(
+                            {
+                                "kind": "train",
+                                "step": step,
+                                "train_loss": running / max(run_n, 1),
+                                "lr": opt.lr,
+                                "grad_norm": gnorm,
+                                "elapsed": round(elapsed(), 3),
+                            }
+                        )
                         running, run_n = 0.0, 0
                     if over:
                         if bar is not None:
                             bar.close()
                         stopped_by = "time_budget"
                         do_eval(epoch + (b + 1) / len(batches), schedule=False)
-                        # b + 1 == len(batches) is a valid position too: the epoch's evaluation is due
+                        # b + 1 == len(batches) is a valid position too: the epoch's
+                        # evaluation is due
                         checkpoint(epoch, b + 1, epoch_rng_state, carry)
                         raise _BudgetSpent
                     interrupt.stop(2 if n_term else 1 if n_int else 0)
@@ -399,7 +504,9 @@ def fit(task, model, cfg: FitConfig, run: RunDir, *, resume_state: dict | None =
                     bar.close()
                 due = (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs
                 if due:
-                    do_eval(epoch + 1)  # an interrupt here resumes at this evaluation (next_b: all done)
+                    do_eval(
+                        epoch + 1
+                    )  # an interrupt here resumes at this evaluation (next_b: all done)
                 if cfg.lr_decay is not None and epoch + 1 >= cfg.lr_decay_start:
                     opt.lr *= cfg.lr_decay  # the fixed schedule (Zaremba et al.)
                 epoch, batch0, next_b = epoch + 1, 0, 0
@@ -420,10 +527,16 @@ def fit(task, model, cfg: FitConfig, run: RunDir, *, resume_state: dict | None =
         last = comm.bcast(run.last_eval() if comm.rank == 0 else None) or do_eval(epoch)
     else:
         last = history[-1]
-    metrics = {k[len("valid_"):]: v for k, v in last.items() if k.startswith("valid_")}
+    metrics = {k[len("valid_") :]: v for k, v in last.items() if k.startswith("valid_")}
     metrics["loss"] = last["valid_loss"]
-    return FitResult(metrics=metrics, steps=step, epochs_done=last["epoch"], history=history,
-                     checkpoint=str(run.checkpoint), stopped_by=stopped_by)
+    return FitResult(
+        metrics=metrics,
+        steps=step,
+        epochs_done=last["epoch"],
+        history=history,
+        checkpoint=str(run.checkpoint),
+        stopped_by=stopped_by,
+    )
 
 
 class Interrupted(KeyboardInterrupt):

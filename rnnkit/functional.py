@@ -26,7 +26,8 @@ def as_dtype(dtype: str | type | np.dtype) -> np.dtype:
 
 def sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """sigma(x) = 1 / (1 + exp(-x)), computed as 0.5 + 0.5 tanh(x / 2): no overflow, and exact to
-    round-off in absolute terms (far in the negative tail, e.g. x < -37, it returns 0, not 1e-17)."""
+    round-off in absolute terms (far in the negative tail, e.g. x < -37, it returns 0, not
+    1e-17)."""
     out = np.multiply(x, 0.5, out=out)
     np.tanh(out, out=out)
     out *= 0.5
@@ -50,15 +51,19 @@ def softmax(z: np.ndarray) -> np.ndarray:
 
 
 def softmax_cross_entropy(
-    logits: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None, *,
+    logits: np.ndarray,
+    targets: np.ndarray,
+    mask: np.ndarray | None = None,
+    *,
     inplace: bool = False,
 ) -> tuple[float, int, np.ndarray]:
     """Summed negative log-likelihood L = -sum_t log yhat(t)[y(t)] (10.12-10.14) and its gradient.
 
     logits: (..., V) unnormalised scores o(t); targets: (...) int ids y(t); mask: (...) bool, True
     where a target counts (padding False). Returns (loss_sum, n_counted, dlogits) where dlogits has
-    the shape of logits and holds dL/do(t) = yhat(t) - onehot(y(t)) on counted positions, 0 elsewhere
-    (10.18). The softmax is computed in place in the returned gradient buffer: one exp for all steps.
+    the shape of logits and holds dL/do(t) = yhat(t) - onehot(y(t)) on counted positions, 0
+    elsewhere (10.18). The softmax is computed in place in the returned gradient buffer: one exp
+    for all steps.
     inplace=True overwrites ``logits`` with that gradient instead of allocating a second (N, V)
     array (for a large vocabulary the logits are the biggest array of a training step).
     """
@@ -68,7 +73,9 @@ def softmax_cross_entropy(
     m = None if mask is None else np.asarray(mask, dtype=bool).reshape(-1)
     counted = tgt if m is None else tgt[m]
     if counted.size and (counted.min() < 0 or counted.max() >= V):
-        raise RnnkitError(f"target id out of range [0, {V}): found {int(counted.min())}..{int(counted.max())}")
+        raise RnnkitError(
+            f"target id out of range [0, {V}): found {int(counted.min())}..{int(counted.max())}"
+        )
     tgt = np.where(m, tgt, 0) if m is not None else tgt  # padded targets may hold anything
     rows = np.arange(tgt.size)
     mx = flat.max(axis=1, keepdims=True)
@@ -134,7 +141,9 @@ def mask_from(lengths, mask, T: int, B: int) -> np.ndarray | None:
 def check_sequence(x: np.ndarray, size: int, dtype: np.dtype, what: str = "input") -> np.ndarray:
     """Check a time-major (T, B, size) float array of the layer's dtype; return it C-contiguous."""
     if not isinstance(x, np.ndarray):
-        raise RnnkitError(f"{what} must be a numpy array of shape (T, B, {size}), got {type(x).__name__}")
+        raise RnnkitError(
+            f"{what} must be a numpy array of shape (T, B, {size}), got {type(x).__name__}"
+        )
     if x.ndim != 3:
         raise RnnkitError(f"{what} must have shape (T, B, {size}) (time-major), got {x.shape}")
     if x.shape[0] == 0 or x.shape[1] == 0:
@@ -142,7 +151,9 @@ def check_sequence(x: np.ndarray, size: int, dtype: np.dtype, what: str = "input
     if x.shape[2] != size:
         raise RnnkitError(f"{what} has {x.shape[2]} features, expected {size}: shape {x.shape}")
     if x.dtype != dtype:
-        raise RnnkitError(f"{what} dtype {x.dtype} does not match the layer's {dtype}; use x.astype(np.{dtype})")
+        raise RnnkitError(
+            f"{what} dtype {x.dtype} does not match the layer's {dtype}; use x.astype(np.{dtype})"
+        )
     return np.ascontiguousarray(x)
 
 

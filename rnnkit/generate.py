@@ -1,7 +1,7 @@
 """Use a trained language model: sample text, measure perplexity on a held-out part or a file.
 
-    generate_text("runs/lm", n=5)            # list of sentences (word) or passages (char)
-    evaluate_checkpoint("runs/lm")           # {"loss", "ppl", "bits", "tokens", ...}
+generate_text("runs/lm", n=5)            # list of sentences (word) or passages (char)
+evaluate_checkpoint("runs/lm")           # {"loss", "ppl", "bits", "tokens", ...}
 """
 
 from __future__ import annotations
@@ -34,9 +34,18 @@ def detokenize(tokens: list[str]) -> str:
     return s[:1].upper() + s[1:]
 
 
-def sample_text(model, task, n: int = 5, length: int = 300, prompt: str = "",
-                temperature: float = 0.8, top_k: int | None = None, allow_unk: bool = False,
-                seed: int = 0, warn=None) -> list[str]:
+def sample_text(
+    model,
+    task,
+    n: int = 5,
+    length: int = 300,
+    prompt: str = "",
+    temperature: float = 0.8,
+    top_k: int | None = None,
+    allow_unk: bool = False,
+    seed: int = 0,
+    warn=None,
+) -> list[str]:
     """n sentences (word model: from sentence-start to sentence-end, at most ``length`` words) or n
     passages of ``length`` characters (char model), continuing ``prompt`` when given."""
     vocab, cfg = task.vocab, task.cfg
@@ -46,14 +55,18 @@ def sample_text(model, task, n: int = 5, length: int = 300, prompt: str = "",
         toks = tokenize_chars(prompt.replace("\r\n", "\n"))
         unknown = [t for t in toks if t not in vocab]
         if unknown:
-            raise RnnkitError(f"prompt has characters the model never saw: {''.join(sorted(set(unknown)))!r}")
+            raise RnnkitError(
+                f"prompt has characters the model never saw: {''.join(sorted(set(unknown)))!r}"
+            )
         if not toks:  # no prompt: start as if after a line break (or a space)
             toks = ["\n"] if "\n" in vocab else [" "] if " " in vocab else [vocab.itos[-1]]
             prompt = ""
         ids = vocab.encode(toks)
         start = np.full(n, ids[0])
         rest = np.repeat(ids[1:, None], n, axis=1) if len(ids) > 1 else None
-        out = model.sample(start, length, rng, temperature=temperature, top_k=top_k, banned=banned, prompt=rest)
+        out = model.sample(
+            start, length, rng, temperature=temperature, top_k=top_k, banned=banned, prompt=rest
+        )
         return [prompt + "".join(vocab.decode(col)) for col in out.T]
     toks = tokenize_words(prompt, lower=cfg.lower)
     unknown = sorted({t for t in toks if t not in vocab})
@@ -62,8 +75,16 @@ def sample_text(model, task, n: int = 5, length: int = 300, prompt: str = "",
     rest = np.repeat(vocab.encode(toks)[:, None], n, axis=1) if toks else None
     banned += (vocab.bos_id,) + ((vocab.pad_id,) if vocab.pad_id is not None else ())
     start = vocab.eos_id if cfg.streams else vocab.bos_id  # a stream starts after a </s>
-    out = model.sample(np.full(n, start), length, rng, temperature=temperature, top_k=top_k,
-                       banned=banned, stop_id=vocab.eos_id, prompt=rest)
+    out = model.sample(
+        np.full(n, start),
+        length,
+        rng,
+        temperature=temperature,
+        top_k=top_k,
+        banned=banned,
+        stop_id=vocab.eos_id,
+        prompt=rest,
+    )
     lines = []
     for col in out.T:
         words = vocab.decode(col)
@@ -77,10 +98,19 @@ def _warn(msg: str) -> None:
     print(f"rnnkit: warning: {msg}", file=sys.stderr)
 
 
-def generate_text(path, n: int = 5, length: int = 300, prompt: str = "", temperature: float = 0.8,
-                  top_k: int | None = None, allow_unk: bool = False, seed: int = 0) -> list[str]:
+def generate_text(
+    path,
+    n: int = 5,
+    length: int = 300,
+    prompt: str = "",
+    temperature: float = 0.8,
+    top_k: int | None = None,
+    allow_unk: bool = False,
+    seed: int = 0,
+) -> list[str]:
     """Samples from the language model saved at ``path`` (a checkpoint or its run folder)."""
     from .rundir import load_model
+
     task, model, _, _ = load_model(path, load_data=False)
     if task.name != "lm":
         raise RnnkitError(f"{path} holds a {task.name} model; generate works on language models")
@@ -93,6 +123,7 @@ def evaluate_checkpoint(path, corpus: str | None = None, split: str = "valid") -
     whole other file instead (read in the run's format, perplexity per word counting </s>)."""
     from .fit import evaluate_sums
     from .rundir import load_model
+
     task, model, _, _ = load_model(path, load_data=corpus is None)
     if corpus is not None:
         if task.name != "lm":

@@ -1,9 +1,9 @@
-"""Gradient checking by central differences, for any scalar function of named arrays.
+"""Gradient checking by central differences, for any scalar function of named arrays::
 
     num(p_i) = (4 D(h/2) - D(h)) / 3,  D(h) = (L(p_i + h) - L(p_i - h)) / (2h)
 
 (central differences with one Richardson step: the h^2 error term cancels, so h can be large enough
-that round-off stays near 1e-12 in float64). Each entry is compared with the analytic gradient by
+that round-off stays near 1e-12 in float64). Each entry is compared with the analytic gradient by::
 
     rel = |a - n| / max(|a| + |n|, floor)
 
@@ -17,8 +17,8 @@ inf, never a silent pass.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -38,14 +38,17 @@ class GradcheckResult:
         return max(self.errors.values(), default=0.0)
 
     def __str__(self) -> str:
-        rows = [f"{n}: max rel error {e:.3e} over {self.checked[n]} entries "
-                f"(worst at {self.worst[n][0]}: analytic {self.worst[n][1]:.6e}, "
-                f"numeric {self.worst[n][2]:.6e})" for n, e in self.errors.items()]
+        rows = [
+            f"{n}: max rel error {e:.3e} over {self.checked[n]} entries "
+            f"(worst at {self.worst[n][0]}: analytic {self.worst[n][1]:.6e}, "
+            f"numeric {self.worst[n][2]:.6e})"
+            for n, e in self.errors.items()
+        ]
         return "\n".join(rows)
 
 
 def relative_error(a: np.ndarray, n: np.ndarray, floor: float = 1e-5) -> np.ndarray:
-    """|a - n| / max(|a| + |n|, floor), elementwise; inf where either side is not finite."""
+    """``|a - n| / max(|a| + |n|, floor)``, elementwise; inf where either side is not finite."""
     a, n = np.asarray(a, np.float64), np.asarray(n, np.float64)
     with np.errstate(invalid="ignore"):
         r = np.abs(a - n) / np.maximum(np.abs(a) + np.abs(n), floor)
@@ -53,9 +56,16 @@ def relative_error(a: np.ndarray, n: np.ndarray, floor: float = 1e-5) -> np.ndar
     return r
 
 
-def gradcheck(loss_fn: Callable[[], float], params: dict[str, np.ndarray],
-              grads: dict[str, np.ndarray], *, h: float = 1e-3, floor: float = 1e-5,
-              max_entries: int | None = None, seed: int = 0) -> GradcheckResult:
+def gradcheck(
+    loss_fn: Callable[[], float],
+    params: dict[str, np.ndarray],
+    grads: dict[str, np.ndarray],
+    *,
+    h: float = 1e-3,
+    floor: float = 1e-5,
+    max_entries: int | None = None,
+    seed: int = 0,
+) -> GradcheckResult:
     """Compare ``grads`` with numerical derivatives of ``loss_fn`` w.r.t. ``params``.
 
     loss_fn: () -> float, reads the arrays in ``params`` (they are perturbed in place and restored
@@ -82,7 +92,7 @@ def gradcheck(loss_fn: Callable[[], float], params: dict[str, np.ndarray],
             raise RnnkitError(f"{name} must be contiguous so it can be perturbed in place")
         num = np.empty(idx.size)
         for j, i in enumerate(idx):
-            num[j] = _richardson(loss_fn, flat, i, h)
+            num[j] = _richardson(loss_fn, flat, int(i), h)
         ana = g.reshape(-1)[idx]
         rel = relative_error(ana, num, floor)
         w = int(np.argmax(rel)) if rel.size else 0
@@ -125,9 +135,11 @@ def check_cells(cell: str | None = None, seed: int = 0):
         h0 = s0 if len(s0) == 2 else s0[0]
         R = rng.standard_normal((T, B, H))
         for k in (None, 2):
-            def loss():
+
+            def loss(layer=layer, x=x, h0=h0, R=R):
                 y, _ = layer.forward(x, h0, lengths=lengths)
                 return float((y * R).sum())
+
             loss()
             dx, dh0 = layer.backward(R, bptt_truncate=k)
             if k is not None:  # truncated gradients are not the derivative of the loss: compare
@@ -140,11 +152,18 @@ def check_cells(cell: str | None = None, seed: int = 0):
             ps = {"x": x, **{f"state0[{i}]": s for i, s in enumerate(s0)}, **dict(layer.params)}
             gs = {"x": dx, **{f"state0[{i}]": d for i, d in enumerate(d0)}, **layer.grads}
             yield f"{name} layer, ragged batch, full BPTT", gradcheck(loss, ps, gs).max_rel_error
-        model = LanguageModel(LMConfig(vocab_size=7, embed_size=3, hidden_size=4, cell=name,
-                                       dtype="float64", seed=seed))
+        model = LanguageModel(
+            LMConfig(
+                vocab_size=7, embed_size=3, hidden_size=4, cell=name, dtype="float64", seed=seed
+            )
+        )
         inp, tgt = rng.integers(0, 7, (T, B)), rng.integers(0, 7, (T, B))
-        g = model.loss_and_grads((inp, tgt, lengths)).grads  # of the summed nll
-        res = gradcheck(lambda: model.nll(inp, tgt, lengths)[0], dict(model.params), g)
+        g = model.loss_and_grads((inp, tgt, lengths)).grads or {}  # of the summed nll
+
+        def nll(model=model, inp=inp, tgt=tgt) -> float:
+            return model.nll(inp, tgt, lengths)[0]
+
+        res = gradcheck(nll, dict(model.params), g)
         yield f"{name} language model, ragged batch", res.max_rel_error
 
 
@@ -155,13 +174,13 @@ def _truncated_reference(layer, x, h0, lengths, R, k: int) -> dict:
     total = {n: np.zeros_like(p) for n, p in layer.params.items()}
     states = h0 if isinstance(h0, tuple) else (h0,)
     for b in range(x.shape[1]):
-        sb = tuple(s[:, b:b + 1] for s in states)
+        sb = tuple(s[:, b : b + 1] for s in states)
         for t in range(int(lengths[b])):
             start = max(0, t - k)
             st = sb if len(sb) == 2 else sb[0]
             if start > 0:
-                _, st = layer.forward(x[:start, b:b + 1], st)
-            layer.forward(x[start:t + 1, b:b + 1], st)
+                _, st = layer.forward(x[:start, b : b + 1], st)
+            layer.forward(x[start : t + 1, b : b + 1], st)
             dy = np.zeros((t + 1 - start, 1, layer.hidden_size))
             dy[-1] = R[t, b]
             layer.backward(dy)

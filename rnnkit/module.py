@@ -28,7 +28,7 @@ Rules that keep one array in one place:
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -57,7 +57,7 @@ class Module:
         self._params[name] = value
         return value
 
-    def add_module(self, name: str, module: "Module | None") -> None:
+    def add_module(self, name: str, module: Module | None) -> None:
         """Register a child (``self.name = module`` does the same)."""
         if module is not None and not isinstance(module, Module):
             raise RnnkitError(f"{name} must be a Module, got {type(module).__name__}")
@@ -79,7 +79,9 @@ class Module:
             self._assign(name, d["_params"][name], value)
         elif isinstance(value, Module):
             if "_modules" not in d:
-                raise RnnkitError(f"{type(self).__name__}.__init__ must call super().__init__() first")
+                raise RnnkitError(
+                    f"{type(self).__name__}.__init__ must call super().__init__() first"
+                )
             if name in d["_modules"]:
                 d["_modules"][name] = value
             else:
@@ -95,13 +97,15 @@ class Module:
     def _assign(name: str, p: np.ndarray, value) -> None:
         v = np.asarray(value)
         if v.shape != p.shape:
-            raise RnnkitError(f"{name} has shape {p.shape}; cannot assign an array of shape {v.shape}")
+            raise RnnkitError(
+                f"{name} has shape {p.shape}; cannot assign an array of shape {v.shape}"
+            )
         if v.dtype.kind not in "fiu":
             raise RnnkitError(f"{name} needs numeric values, got dtype {v.dtype}")
         p[...] = v
 
     # -- traversal ----------------------------------------------------------------------------
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
         """(dotted name, module) for this module ("" at the root) and every descendant."""
         yield prefix, self
         for n, m in self._modules.items():
@@ -158,7 +162,7 @@ class Module:
                     out.add(f"{mp}.{n}" if mp else n)
         return out
 
-    def _module_at(self, dotted: str) -> "Module":
+    def _module_at(self, dotted: str) -> Module:
         m: Module = self
         for part in filter(None, dotted.split(".")):
             child = m._modules.get(part)
@@ -192,13 +196,13 @@ class Module:
         for n, v in vals.items():
             own[n][...] = v
 
-    def train(self, mode: bool = True) -> "Module":
+    def train(self, mode: bool = True) -> Module:
         """Training mode (dropout on) or, with False, evaluation mode, for the whole tree."""
         for _, m in self.named_modules():
             object.__setattr__(m, "training", bool(mode))
         return self
 
-    def eval(self) -> "Module":
+    def eval(self) -> Module:
         return self.train(False)
 
     def num_parameters(self) -> int:

@@ -30,7 +30,8 @@ import os
 import sys
 import time
 import zlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -62,8 +63,9 @@ class Comm:
     rank: int = 0
     size: int = 1
 
-    def allreduce_grads(self, grads: dict[str, np.ndarray], loss_sum: float, count: int,
-                        flags: tuple = ()) -> tuple[float, int, tuple]:
+    def allreduce_grads(
+        self, grads: dict[str, np.ndarray], loss_sum: float, count: int, flags: tuple = ()
+    ) -> tuple[float, int, tuple]:
         return float(loss_sum), int(count), tuple(int(f) for f in flags)
 
     def any(self, flag: bool) -> bool:
@@ -135,9 +137,11 @@ class MPIComm(Comm):
         sig = zlib.crc32(repr(layout).encode())
         sigs = self._c.allgather(sig)
         if len(set(sigs)) != 1:
-            raise RnnkitError(f"ranks disagree on the gradients to sum (names, shapes or dtype): "
-                              f"rank {self.rank} has {len(names)} arrays of {dtype}; a model must "
-                              f"return a gradient for every trained parameter on every rank")
+            raise RnnkitError(
+                f"ranks disagree on the gradients to sum (names, shapes or dtype): "
+                f"rank {self.rank} has {len(names)} arrays of {dtype}; a model must "
+                f"return a gradient for every trained parameter on every rank"
+            )
         n = sum(int(np.prod(s)) for _, s in layout[0])
         self._layout = layout
         self._buf = np.empty(n + 3 + n_flags, dtype)
@@ -148,11 +152,11 @@ class MPIComm(Comm):
         buf, off = self._buf, 0
         for k, shape in self._layout[0]:
             n = int(np.prod(shape))
-            buf[off: off + n] = grads[k].reshape(-1)
+            buf[off : off + n] = grads[k].reshape(-1)
             off += n
         count = int(count)
-        buf[off: off + 3] = (loss_sum, count // _COUNT_BASE, count % _COUNT_BASE)
-        buf[off + 3:] = [int(f) for f in flags]
+        buf[off : off + 3] = (loss_sum, count // _COUNT_BASE, count % _COUNT_BASE)
+        buf[off + 3 :] = [int(f) for f in flags]
         t0 = time.perf_counter()
         self._c.Allreduce(self._MPI.IN_PLACE, buf, op=self._MPI.SUM)
         self.allreduce_seconds += time.perf_counter() - t0
@@ -160,11 +164,11 @@ class MPIComm(Comm):
         off = 0
         for k, shape in self._layout[0]:
             n = int(np.prod(shape))
-            np.copyto(grads[k], buf[off: off + n].reshape(shape))
+            np.copyto(grads[k], buf[off : off + n].reshape(shape))
             off += n
         total = float(buf[off])
         n_all = int(round(float(buf[off + 1]))) * _COUNT_BASE + int(round(float(buf[off + 2])))
-        return total, n_all, tuple(int(round(float(f))) for f in buf[off + 3:])
+        return total, n_all, tuple(int(round(float(f))) for f in buf[off + 3 :])
 
     # -- small collectives ----------------------------------------------------------------------
     def any(self, flag):
@@ -199,8 +203,11 @@ class MPIComm(Comm):
         try:
             yield
         except (RnnkitError, OSError) as exc:
-            msg = str(exc) if isinstance(exc, RnnkitError) else \
-                f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
+            msg = (
+                str(exc)
+                if isinstance(exc, RnnkitError)
+                else f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
+            )
         msgs = self._c.allgather(msg)
         for r, m in enumerate(msgs):
             if m is not None:
@@ -254,9 +261,11 @@ def world() -> Comm:
     try:
         from mpi4py import MPI
     except ImportError as exc:
-        raise RnnkitError(f"started by mpirun with {k} processes, but mpi4py does not import "
-                          f"({exc}): pip install 'rnnkit[mpi]' (Debian: openmpi-bin and "
-                          f"libopenmpi-dev first)") from None
+        raise RnnkitError(
+            f"started by mpirun with {k} processes, but mpi4py does not import "
+            f"({exc}): pip install 'rnnkit[mpi]' (Debian: openmpi-bin and "
+            f"libopenmpi-dev first)"
+        ) from None
     c = MPI.COMM_WORLD
     if c.Get_size() == 1:
         return SERIAL
@@ -309,7 +318,7 @@ def batch_axes(batch) -> tuple[int, list]:
         raise Unshardable("a batch without arrays")
     wide = [a for a in arrays if a.ndim >= 2]
     width = wide[0].shape[1] if wide else arrays[0].shape[0]
-    axes = []
+    axes: list[int | None] = []
     for f in fields:
         if isinstance(f, np.ndarray) and f.ndim >= 1:
             if f.ndim >= 2 and f.shape[1] == width:
@@ -388,6 +397,20 @@ def rank_generators(model, seed: int, rank: int, size: int) -> int:
     return n
 
 
-__all__ = ["Comm", "MPIComm", "SERIAL", "CollectiveError", "Unshardable", "world", "current",
-           "launch_size", "launch_rank", "block", "batch_axes", "split_batch", "split_state",
-           "join_state", "rank_generators"]
+__all__ = [
+    "Comm",
+    "MPIComm",
+    "SERIAL",
+    "CollectiveError",
+    "Unshardable",
+    "world",
+    "current",
+    "launch_size",
+    "launch_rank",
+    "block",
+    "batch_axes",
+    "split_batch",
+    "split_state",
+    "join_state",
+    "rank_generators",
+]

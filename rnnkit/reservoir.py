@@ -20,7 +20,8 @@ Initialisation follows reservoirpy 0.4.2's default initialisers (``Reservoir(W=n
 Win=bernoulli)``), with one ``SeedSequence`` child per matrix:
 
 * W: round(connectivity units^2) nonzeros at uniformly drawn positions, values N(0, 1), then
-  scaled so that its spectral radius (largest |eigenvalue|, computed) equals ``spectral_radius``;
+  scaled so that its spectral radius (largest ``|eigenvalue|``, computed) equals
+  ``spectral_radius``;
 * W_in: round(input_connectivity units inputs) nonzeros (at least one), values +-1 with equal
   probability, times ``input_scaling`` (a float, or one per input feature);
 * b: U(-1, 1) times ``bias_scaling`` (0 by default, as reservoirpy's reservoir has no bias).
@@ -46,7 +47,7 @@ Arrays are time-major: one series is (T, I) in and (T, O) out; B series are (T, 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -56,30 +57,40 @@ from .module import Module
 
 __all__ = ["ESN", "Reservoir", "Readout", "ridge_fit", "spectral_radius"]
 
-SPARSE_FROM_UNITS = 300      # CSR products pay off from about here (see the module docstring)
-ARPACK_FROM_UNITS = 400      # eigvals below, ARPACK from here on
+SPARSE_FROM_UNITS = 300  # CSR products pay off from about here (see the module docstring)
+ARPACK_FROM_UNITS = 400  # eigvals below, ARPACK from here on
 
 
 def _scipy_sparse():
     try:
         import scipy.sparse as sp
+
         return sp
     except ImportError:
         return None
 
 
 def spectral_radius(W) -> float:
-    """max |eigenvalue| of a square dense or scipy sparse matrix W (n, n)."""
+    """max ``|eigenvalue|`` of a square dense or scipy sparse matrix W (n, n)."""
     n = W.shape[0]
     sp = _scipy_sparse()
     if n >= ARPACK_FROM_UNITS and sp is not None:
         from scipy.sparse.linalg import ArpackNoConvergence, eigs
+
         A = sp.csr_array(W) if not sp.issparse(W) else W
         try:
-            ev = eigs(A.astype(np.float64), k=1, which="LM", ncv=min(n - 1, 40), tol=1e-9,
-                      maxiter=20 * n, v0=np.ones(n), return_eigenvectors=False)
+            ev = eigs(
+                A.astype(np.float64),
+                k=1,
+                which="LM",
+                ncv=min(n - 1, 40),
+                tol=1e-9,
+                maxiter=20 * n,
+                v0=np.ones(n),
+                return_eigenvectors=False,
+            )
             return float(np.max(np.abs(ev)))
-        except ArpackNoConvergence:     # pragma: no cover - fall back to the dense answer
+        except ArpackNoConvergence:  # pragma: no cover - fall back to the dense answer
             pass
     dense = W.toarray() if sp is not None and sp.issparse(W) else np.asarray(W)
     return float(np.max(np.abs(np.linalg.eigvals(dense.astype(np.float64)))))
@@ -137,20 +148,31 @@ class Reservoir(Module):
     nonzeros, ``W_values`` (nnz,), at ``W_rows`` and ``W_cols`` (nnz,; exact integer indices held
     as float64, since parameters are float arrays), sorted by row. All frozen."""
 
-    def __init__(self, units: int, input_dim: int, *, spectral_radius: float, leak_rate: float,
-                 input_scaling, connectivity: float, input_connectivity: float,
-                 bias_scaling: float, seed: int, dtype: np.dtype, sparse: bool | None) -> None:
+    def __init__(
+        self,
+        units: int,
+        input_dim: int,
+        *,
+        spectral_radius: float,
+        leak_rate: float,
+        input_scaling,
+        connectivity: float,
+        input_connectivity: float,
+        bias_scaling: float,
+        seed: int,
+        dtype: np.dtype,
+        sparse: bool | None,
+    ) -> None:
         super().__init__()
         self.units, self.input_dim, self.dtype = units, input_dim, dtype
         sp = _scipy_sparse()
         self.sparse = (units >= SPARSE_FROM_UNITS) if sparse is None else bool(sparse)
         if self.sparse and sp is None:
             raise RnnkitError("a sparse reservoir needs scipy (pip install scipy)")
-        g_in, g_w, g_b = (np.random.default_rng(s)
-                          for s in np.random.SeedSequence(seed).spawn(3))
+        g_in, g_w, g_b = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
         # W: sparse N(0, 1), scaled to the spectral radius
         nnz = max(1, int(round(connectivity * units * units)))
-        for _ in range(100):                  # a very sparse W can be nilpotent: draw again
+        for _ in range(100):  # a very sparse W can be nilpotent: draw again
             flat = np.sort(g_w.choice(units * units, nnz, replace=False))
             rows, cols = np.divmod(flat, units)
             values = g_w.standard_normal(nnz)
@@ -158,8 +180,10 @@ class Reservoir(Module):
             if rho > 1e-12:
                 break
         else:
-            raise RnnkitError(f"W has spectral radius 0 in 100 draws (connectivity={connectivity}"
-                              f" too low for {units} units); cannot scale it")
+            raise RnnkitError(
+                f"W has spectral radius 0 in 100 draws (connectivity={connectivity}"
+                f" too low for {units} units); cannot scale it"
+            )
         values *= spectral_radius / rho
         self.add_param("W_values", values.astype(dtype))
         self.add_param("W_rows", rows.astype(np.float64))
@@ -168,11 +192,12 @@ class Reservoir(Module):
         k = max(1, int(round(input_connectivity * units * input_dim)))
         w_in = np.zeros(units * input_dim)
         w_in[g_in.choice(units * input_dim, k, replace=False)] = np.where(
-            g_in.random(k) < 0.5, -1.0, 1.0)
+            g_in.random(k) < 0.5, -1.0, 1.0
+        )
         w_in = w_in.reshape(units, input_dim) * np.asarray(input_scaling, dtype=np.float64)
         self.add_param("W_in", w_in.astype(dtype))
         self.add_param("bias", (g_b.uniform(-1.0, 1.0, units) * bias_scaling).astype(dtype))
-        self.add_param("leak_rate", np.array(leak_rate, dtype=np.float64))     # 0-d
+        self.add_param("leak_rate", np.array(leak_rate, dtype=np.float64))  # 0-d
         self.freeze()
 
     def matrix(self):
@@ -186,7 +211,7 @@ class Reservoir(Module):
 
         The leak equation of the module docstring, one Python iteration per step."""
         T, B = X.shape[:2]
-        U = linear_forward(X, self.W_in, self.bias)            # W_in x(t) + b, one product
+        U = linear_forward(X, self.W_in, self.bias)  # W_in x(t) + b, one product
         S = np.empty((T, B, self.units), dtype=self.dtype)
         step = self.stepper(B)
         for t in range(T):
@@ -196,22 +221,32 @@ class Reservoir(Module):
     def stepper(self, B: int):
         """A function (h (B, units), u (B, units), out (B, units)) -> out = the next state."""
         W, a = self.matrix(), float(self.leak_rate)
-        if self.sparse:
-            mv = (lambda h, out: np.copyto(out[0], W @ h[0])) if B == 1 else \
-                 (lambda h, out: np.copyto(out, (W @ h.T).T))
+        if self.sparse and B == 1:
+
+            def mv(h: np.ndarray, out: np.ndarray) -> None:
+                np.copyto(out[0], W @ h[0])
+
+        elif self.sparse:
+
+            def mv(h: np.ndarray, out: np.ndarray) -> None:
+                np.copyto(out, (W @ h.T).T)
+
         else:
             WT = np.ascontiguousarray(W.T)
-            mv = (lambda h, out: np.matmul(h, WT, out=out))
+
+            def mv(h: np.ndarray, out: np.ndarray) -> None:
+                np.matmul(h, WT, out=out)
 
         def step(h: np.ndarray, u: np.ndarray, out: np.ndarray) -> np.ndarray:
             mv(h, out)
             out += u
             np.tanh(out, out=out)
-            if a != 1.0:                      # out = h + a (tanh(.) - h)
+            if a != 1.0:  # out = h + a (tanh(.) - h)
                 out -= h
                 out *= a
                 out += h
             return out
+
         return step
 
 
@@ -221,7 +256,7 @@ def _coo_to(values, rows, cols, n: int, sparse: bool):
         sp = _scipy_sparse()
         indptr = np.zeros(n + 1, dtype=np.intp)
         np.cumsum(np.bincount(r, minlength=n), out=indptr[1:])
-        if np.any(np.diff(r) < 0):            # not row-sorted (edited by hand): sort first
+        if np.any(np.diff(r) < 0):  # not row-sorted (edited by hand): sort first
             o = np.lexsort((c, r))
             values, c = values[o], c[o]
         return sp.csr_array((values, c, indptr), shape=(n, n))
@@ -250,19 +285,35 @@ class ESN(Module):
     ``sparse``: None picks CSR from 300 units on (needs scipy); True/False forces it.
     """
 
-    def __init__(self, units: int, spectral_radius: float = 0.9, leak_rate: float = 1.0,
-                 input_scaling: float | Sequence[float] = 1.0, connectivity: float = 0.1,
-                 bias_scaling: float = 0.0, ridge: float = 1e-6, input_connectivity: float = 0.1,
-                 feedback_input: bool = False, seed: int = 0, dtype: str = "float64", *,
-                 input_dim: int | None = None, output_dim: int | None = None,
-                 sparse: bool | None = None) -> None:
+    def __init__(
+        self,
+        units: int,
+        spectral_radius: float = 0.9,
+        leak_rate: float = 1.0,
+        input_scaling: float | Sequence[float] = 1.0,
+        connectivity: float = 0.1,
+        bias_scaling: float = 0.0,
+        ridge: float = 1e-6,
+        input_connectivity: float = 0.1,
+        feedback_input: bool = False,
+        seed: int = 0,
+        dtype: str = "float64",
+        *,
+        input_dim: int | None = None,
+        output_dim: int | None = None,
+        sparse: bool | None = None,
+    ) -> None:
         super().__init__()
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
             raise RnnkitError(f"units must be a positive integer, got {units!r}")
-        checks = [("spectral_radius", spectral_radius >= 0), ("leak_rate", 0 < leak_rate <= 1),
-                  ("connectivity", 0 < connectivity <= 1), ("ridge", ridge >= 0),
-                  ("input_connectivity", 0 < input_connectivity <= 1),
-                  ("bias_scaling", bias_scaling >= 0)]
+        checks = [
+            ("spectral_radius", spectral_radius >= 0),
+            ("leak_rate", 0 < leak_rate <= 1),
+            ("connectivity", 0 < connectivity <= 1),
+            ("ridge", ridge >= 0),
+            ("input_connectivity", 0 < input_connectivity <= 1),
+            ("bias_scaling", bias_scaling >= 0),
+        ]
         for name, ok in checks:
             if not ok:
                 raise RnnkitError(f"bad {name}: {locals()[name]!r}")
@@ -276,11 +327,11 @@ class ESN(Module):
         self.feedback_input, self.seed = bool(feedback_input), int(seed)
         self.dtype = np.dtype(dtype)
         self._sparse_opt = sparse
-        self.add_module("reservoir", None)   # drawn once the input dimension is known
+        self.add_module("reservoir", None)  # drawn once the input dimension is known
         self.add_module("readout", None)
-        self._h: np.ndarray | None = None     # current state (B, units), None = zero
+        self._h: np.ndarray | None = None  # current state (B, units), None = zero
         self._x_last: np.ndarray | None = None  # last input (B, I), for generate's first output
-        self._single = True                   # whether the current state is of one series
+        self._single = True  # whether the current state is of one series
         self.classify_feature = "mean"
         if input_dim is not None:
             self._build_reservoir(input_dim)
@@ -291,13 +342,22 @@ class ESN(Module):
     def _build_reservoir(self, input_dim: int) -> None:
         scaling = np.asarray(self.input_scaling, dtype=np.float64)
         if scaling.ndim > 1 or (scaling.ndim == 1 and scaling.shape[0] != input_dim):
-            raise RnnkitError(f"input_scaling must be a float or {input_dim} values, "
-                              f"got shape {scaling.shape}")
+            raise RnnkitError(
+                f"input_scaling must be a float or {input_dim} values, got shape {scaling.shape}"
+            )
         self.reservoir = Reservoir(
-            self.units, int(input_dim), spectral_radius=self.spectral_radius,
-            leak_rate=self.leak_rate, input_scaling=scaling, connectivity=self.connectivity,
-            input_connectivity=self.input_connectivity, bias_scaling=self.bias_scaling,
-            seed=self.seed, dtype=self.dtype, sparse=self._sparse_opt)
+            self.units,
+            int(input_dim),
+            spectral_radius=self.spectral_radius,
+            leak_rate=self.leak_rate,
+            input_scaling=scaling,
+            connectivity=self.connectivity,
+            input_connectivity=self.input_connectivity,
+            bias_scaling=self.bias_scaling,
+            seed=self.seed,
+            dtype=self.dtype,
+            sparse=self._sparse_opt,
+        )
 
     def _build_readout(self, output_dim: int) -> None:
         self.readout = Readout(self.n_features, int(output_dim), self.dtype)
@@ -309,7 +369,7 @@ class ESN(Module):
     @property
     def n_features(self) -> int:
         """F, the readout's input size: units (+ input_dim with feedback_input)."""
-        return self.units + (self.input_dim if self.feedback_input else 0)
+        return self.units + ((self.input_dim or 0) if self.feedback_input else 0)
 
     def load_state_dict(self, d: dict, strict: bool = True) -> None:
         """As Module's; an unbuilt ESN is first built from the shapes in ``d``."""
@@ -326,8 +386,10 @@ class ESN(Module):
         if X.dtype.kind not in "fiub":
             raise RnnkitError(f"{name} must be numeric, got dtype {X.dtype}")
         if X.ndim not in (2, 3) or X.shape[0] == 0 or 0 in X.shape:
-            raise RnnkitError(f"{name} must be (T, features) or (T, B, features) and non-empty, "
-                              f"got shape {X.shape}")
+            raise RnnkitError(
+                f"{name} must be (T, features) or (T, B, features) and non-empty, "
+                f"got shape {X.shape}"
+            )
         if not np.all(np.isfinite(X)):
             raise RnnkitError(f"{name} contains NaN or inf")
         single = X.ndim == 2
@@ -338,15 +400,16 @@ class ESN(Module):
         if self.reservoir is None:
             self._build_reservoir(X.shape[-1])
         elif X.shape[-1] != self.input_dim:
-            raise RnnkitError(f"inputs have {X.shape[-1]} features, the reservoir expects "
-                              f"{self.input_dim}")
+            raise RnnkitError(
+                f"inputs have {X.shape[-1]} features, the reservoir expects {self.input_dim}"
+            )
 
     def _check_fitted(self) -> None:
         if self.readout is None:
             raise RnnkitError("the ESN has no readout yet: call fit() (or fit_classifier()) first")
 
     # -- states -----------------------------------------------------------------------------------
-    def reset(self) -> "ESN":
+    def reset(self) -> ESN:
         """Set the state to zero (the next run/predict starts a fresh series)."""
         self._h = None
         self._x_last = None
@@ -386,7 +449,7 @@ class ESN(Module):
         return np.concatenate([S, X3], axis=-1) if self.feedback_input else S
 
     # -- regression -------------------------------------------------------------------------------
-    def fit(self, X, Y, washout: int = 0) -> "ESN":
+    def fit(self, X, Y, washout: int = 0) -> ESN:
         """Fit the readout: X (T, I) and Y (T, O), or (T, B, I) and (T, B, O) for B series.
 
         Every series starts from the zero state; the states z(t), t >= washout, of all series are
@@ -396,8 +459,9 @@ class ESN(Module):
         Y = np.asarray(Y)
         Y3, ysingle = self._as_series(Y, "Y")
         if ysingle != single or Y3.shape[:2] != X3.shape[:2]:
-            raise RnnkitError(f"X {np.shape(X)} and Y {Y.shape} must have the same leading "
-                              f"(T[, B]) dimensions")
+            raise RnnkitError(
+                f"X {np.shape(X)} and Y {Y.shape} must have the same leading (T[, B]) dimensions"
+            )
         washout = self._check_washout(washout, X3.shape[0])
         self._ensure_reservoir(X3)
         self.reset()
@@ -439,23 +503,29 @@ class ESN(Module):
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise RnnkitError(f"n must be a positive integer, got {n!r}")
         if self.readout.weight.shape[0] != self.input_dim:
-            raise RnnkitError(f"generate feeds outputs back as inputs: output dim "
-                              f"{self.readout.weight.shape[0]} != input dim {self.input_dim}")
+            raise RnnkitError(
+                f"generate feeds outputs back as inputs: output dim "
+                f"{self.readout.weight.shape[0]} != input dim {self.input_dim}"
+            )
         if warmup is not None:
             X3, single = self._as_series(warmup, "warmup")
             self._ensure_reservoir(X3)
             self._run3(X3, single)
-        if self._h is None:
+        I = int(self.readout.weight.shape[0])  # == input_dim, checked above
+        if self._h is None or self._x_last is None:  # both are set together
             B = 1
             h = np.zeros((1, self.units), dtype=self.dtype)
-            x = np.zeros((1, self.input_dim), dtype=self.dtype)
+            x = np.zeros((1, I), dtype=self.dtype)
         else:
             h, x = self._h, self._x_last
             B = h.shape[0]
         res, ro = self.reservoir, self.readout
         out = np.empty((n, B, ro.weight.shape[0]), dtype=self.dtype)
-        feat = (lambda h, x: np.concatenate([h, x], axis=-1)) if self.feedback_input else \
-               (lambda h, x: h)
+        feat = (
+            (lambda h, x: np.concatenate([h, x], axis=-1))
+            if self.feedback_input
+            else (lambda h, x: h)
+        )
         step = res.stepper(B)
         bufs = np.empty((2, B, self.units), dtype=self.dtype)
         y = ro(feat(h, x))
@@ -489,34 +559,40 @@ class ESN(Module):
         else:
             seqs = [self._as_series(x, f"X[{i}]") for i, x in enumerate(X)]
             if not seqs or any(not s for _, s in seqs):
-                raise RnnkitError("X must be a non-empty list of (T_i, features) arrays or one "
-                                  "(T, B, features) array")
+                raise RnnkitError(
+                    "X must be a non-empty list of (T_i, features) arrays or one "
+                    "(T, B, features) array"
+                )
             dims = {x.shape[-1] for x, _ in seqs}
             if len(dims) != 1:
                 raise RnnkitError(f"sequences have different feature sizes {sorted(dims)}")
             lengths = np.array([x.shape[0] for x, _ in seqs])
             X3 = np.zeros((lengths.max(), len(seqs), dims.pop()), dtype=self.dtype)
             for i, (x, _) in enumerate(seqs):
-                X3[:lengths[i], i] = x[:, 0]
+                X3[: lengths[i], i] = x[:, 0]
         self._check_washout(washout, int(lengths.min()))
         self._ensure_reservoir(X3)
         h0 = np.zeros((X3.shape[1], self.units), dtype=self.dtype)
-        Z = self._features(self.reservoir.run(X3, h0), X3)          # (T, B, F)
+        Z = self._features(self.reservoir.run(X3, h0), X3)  # (T, B, F)
         cols = np.arange(X3.shape[1])
         if feature == "last":
             return Z[lengths - 1, cols]
         if seqs is None:
             return Z[washout:].mean(axis=0)
         t = np.arange(X3.shape[0])[:, None]
-        mask = (t >= washout) & (t < lengths[None, :])                # (T, B)
+        mask = (t >= washout) & (t < lengths[None, :])  # (T, B)
         return np.einsum("tb,tbf->bf", mask.astype(self.dtype), Z) / (lengths - washout)[:, None]
 
-    def fit_classifier(self, X, labels, washout: int = 0, feature: str = "mean") -> "ESN":
+    def fit_classifier(self, X, labels, washout: int = 0, feature: str = "mean") -> ESN:
         """Fit a readout from per-sequence features (``sequence_features``) to one-hot targets of
         ``labels`` (B,) ints in [0, C); C = max label + 1. ``predict_class`` returns the argmax."""
         labels = np.asarray(labels)
-        if labels.ndim != 1 or labels.dtype.kind not in "iu" or labels.size == 0 \
-                or labels.min() < 0:
+        if (
+            labels.ndim != 1
+            or labels.dtype.kind not in "iu"
+            or labels.size == 0
+            or labels.min() < 0
+        ):
             raise RnnkitError("labels must be a 1-D array of non-negative integers")
         F = self.sequence_features(X, washout, feature)
         if F.shape[0] != labels.shape[0]:

@@ -19,6 +19,7 @@ import json
 import os
 from dataclasses import asdict
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -37,15 +38,17 @@ class RunDir:
         self.metrics = self.path / "metrics.jsonl"
         self.png = self.path / "loss.png"
         self.rank = rank
-        self._lock = None
+        self._lock: IO[str] | None = None
 
     # -- ownership ------------------------------------------------------------------------------
-    def open(self, *, resume: bool = False, overwrite: bool = False) -> "RunDir":
+    def open(self, *, resume: bool = False, overwrite: bool = False) -> RunDir:
         if resume and not self.checkpoint.exists():
             raise RnnkitError(f"nothing to resume: {self.checkpoint} does not exist")
         if not resume and not overwrite and self.checkpoint.exists():
-            raise RnnkitError(f"{self.path} already holds a run: continue it with --resume, or "
-                              f"start over with --overwrite (or choose another --out)")
+            raise RnnkitError(
+                f"{self.path} already holds a run: continue it with --resume, or "
+                f"start over with --overwrite (or choose another --out)"
+            )
         if self.rank != 0:
             return self
         self.path.mkdir(parents=True, exist_ok=True)
@@ -67,8 +70,10 @@ class RunDir:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             f.close()
-            raise RnnkitError(f"{self.path} is in use by another training run (locked); "
-                              f"wait for it or choose another --out") from None
+            raise RnnkitError(
+                f"{self.path} is in use by another training run (locked); "
+                f"wait for it or choose another --out"
+            ) from None
         self._lock = f
 
     def close(self) -> None:
@@ -102,14 +107,25 @@ class RunDir:
     def last_eval(self) -> dict | None:
         if not self.metrics.exists():
             return None
-        rows = [json.loads(ln) for ln in self.metrics.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        rows = [
+            json.loads(ln)
+            for ln in self.metrics.read_text(encoding="utf-8").splitlines()
+            if ln.strip()
+        ]
         evals = [r for r in rows if r.get("kind") == "eval"]
         return evals[-1] if evals else None
 
     # -- checkpoints ------------------------------------------------------------------------------
     def save(self, model, task, *, fit_cfg=None, position=None, optim=None, carry=None) -> None:
-        save_run(self.checkpoint, model, task, fit_cfg=fit_cfg, position=position, optim=optim,
-                 carry=carry)
+        save_run(
+            self.checkpoint,
+            model,
+            task,
+            fit_cfg=fit_cfg,
+            position=position,
+            optim=optim,
+            carry=carry,
+        )
 
 
 def save_run(path, model, task, *, fit_cfg=None, position=None, optim=None, carry=None) -> None:
@@ -118,10 +134,16 @@ def save_run(path, model, task, *, fit_cfg=None, position=None, optim=None, carr
     arrays = {f"param/{k}": v for k, v in params.items()}
     t_arrays, t_meta = task.state_dict()
     arrays.update({f"task/{k}": v for k, v in t_arrays.items()})
-    meta = {"format": FORMAT, "version": VERSION, "task": task.name,
-            "task_config": asdict(task.cfg), "model_config": asdict(model.config),
-            "fit": None if fit_cfg is None else asdict(fit_cfg), "task_state": t_meta,
-            "param_shapes": {k: list(v.shape) for k, v in params.items()}}
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "task": task.name,
+        "task_config": asdict(task.cfg),
+        "model_config": asdict(model.config),
+        "fit": None if fit_cfg is None else asdict(fit_cfg),
+        "task_state": t_meta,
+        "param_shapes": {k: list(v.shape) for k, v in params.items()},
+    }
     if position is not None:
         meta["position"] = position
     if optim is not None:
@@ -149,14 +171,22 @@ def load_run(path) -> tuple[dict, dict]:
     arrays, meta = load_checkpoint(path)
     fmt = meta.get("format")
     if fmt == "rnnkit-lm":
-        raise RnnkitError(f"{path} is an rnnkit 0.1 language-model checkpoint (format 1); "
-                          f"retrain it with this version")
+        raise RnnkitError(
+            f"{path} is an rnnkit 0.1 language-model checkpoint (format 1); "
+            f"retrain it with this version"
+        )
     if fmt != FORMAT:
         raise RnnkitError(f"{path} is not an rnnkit checkpoint (format {fmt!r})")
     if meta.get("version") != VERSION:
-        raise RnnkitError(f"{path} has checkpoint version {meta.get('version')!r}; this rnnkit reads {VERSION}")
-    for key, typ in (("task", str), ("task_config", dict), ("model_config", dict),
-                     ("param_shapes", dict)):
+        raise RnnkitError(
+            f"{path} has checkpoint version {meta.get('version')!r}; this rnnkit reads {VERSION}"
+        )
+    for key, typ in (
+        ("task", str),
+        ("task_config", dict),
+        ("model_config", dict),
+        ("param_shapes", dict),
+    ):
         if not isinstance(meta.get(key), typ):
             raise _malformed(path, f"{key!r} is missing or not a {typ.__name__}")
     shapes = meta["param_shapes"]
@@ -173,14 +203,21 @@ def load_run(path) -> tuple[dict, dict]:
         raise _malformed(path, f"unexpected arrays {extra[:3]}")
     pos = meta.get("position")
     if pos is not None:
-        need = {"epoch": int, "batch": int, "step": int, "lr": float, "elapsed": float,
-                "epoch_rng": dict}
+        need: dict[str, type] = {
+            "epoch": int,
+            "batch": int,
+            "step": int,
+            "lr": float,
+            "elapsed": float,
+            "epoch_rng": dict,
+        }
         if not isinstance(pos, dict):
             raise _malformed(path, "'position' is not a dict")
-        for k, typ in need.items():
+        for k, want in need.items():
             v = pos.get(k)
-            ok = isinstance(v, typ) or (typ is float and isinstance(v, int))
-            if not ok or isinstance(v, bool) or (typ in (int, float) and v < 0):
+            ok = isinstance(v, want) or (want is float and isinstance(v, int))
+            negative = want in (int, float) and isinstance(v, (int, float)) and v < 0
+            if not ok or isinstance(v, bool) or negative:
                 raise _malformed(path, f"position {k!r} is {v!r}")
         if not isinstance(meta.get("optim"), dict):
             raise _malformed(path, "'optim' is missing")
@@ -196,13 +233,20 @@ def resume_state(meta: dict, arrays: dict) -> dict:
     if n:
         parts = tuple(arrays[f"carry/{i}"] for i in range(n))
         carry = parts if meta.get("carry_tuple") else parts[0]
-    return {"position": meta["position"], "optim_meta": meta["optim"], "carry": carry,
-            "optim_arrays": {k[len("optim/"):]: v for k, v in arrays.items() if k.startswith("optim/")}}
+    return {
+        "position": meta["position"],
+        "optim_meta": meta["optim"],
+        "carry": carry,
+        "optim_arrays": {
+            k[len("optim/") :]: v for k, v in arrays.items() if k.startswith("optim/")
+        },
+    }
 
 
 def config_from(cls, d: dict, what: str, path=""):
     """Rebuild a config dataclass from its stored dict (unknown keys are an error)."""
     from dataclasses import fields
+
     if not isinstance(d, dict):
         raise _malformed(path, f"{what} is not a dict")
     known = {f.name for f in fields(cls)}
@@ -219,6 +263,7 @@ def load_model(path, *, task_overrides: dict | None = None, load_data: bool = Tr
     """(task, model, meta, arrays) from a checkpoint or run folder: the task rebuilt from its
     stored config and state (its data prepared), the model from its config and parameters."""
     from .tasks import get_task
+
     path = Path(path)
     if path.is_dir():
         path = path / "checkpoint.npz"
@@ -228,10 +273,12 @@ def load_model(path, *, task_overrides: dict | None = None, load_data: bool = Tr
     for k, v in (task_overrides or {}).items():
         setattr(tcfg, k, v)
     mcfg = config_from(task_cls.ModelConfig, meta["model_config"], "model_config", path)
-    task_cls.check_model_config(task_cls, meta["model_config"], meta["param_shapes"])
-    t_arrays = {k[len("task/"):]: v for k, v in arrays.items() if k.startswith("task/")}
+    # called before the task (and its data) exists: the checks read only their arguments
+    check = task_cls.check_model_config
+    check(task_cls, meta["model_config"], meta["param_shapes"])  # type: ignore[arg-type]
+    t_arrays = {k[len("task/") :]: v for k, v in arrays.items() if k.startswith("task/")}
     task = task_cls(tcfg, state=(t_arrays, meta.get("task_state") or {}), load_data=load_data)
     model = task.build_model(mcfg, seed=getattr(mcfg, "seed", 0))
-    params = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
+    params = {k[len("param/") :]: v for k, v in arrays.items() if k.startswith("param/")}
     model.load_state_dict(params)
     return task, model, meta, arrays

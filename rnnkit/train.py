@@ -9,15 +9,11 @@ A thin layer over the one training loop (:func:`rnnkit.fit.fit`) and the languag
 
 from __future__ import annotations
 
-import math
-import os
 from dataclasses import asdict, dataclass, field, fields
-
-import numpy as np
+from typing import Any
 
 from .errors import RnnkitError
 from .fit import FitConfig, FitResult, TrainingStopped, fit, plot_metrics  # noqa: F401
-from .fit import evaluate as _evaluate
 from .models.lm import LanguageModel, LMConfig
 from .rundir import RunDir, load_model, resume_state
 from .tasks.lm import LMDataConfig, LMTask
@@ -51,7 +47,7 @@ class TrainConfig:
     out: str = "runs/lm"
     progress: bool | None = None  # None: a bar only when stderr is a terminal
 
-    def validate(self) -> "TrainConfig":
+    def validate(self) -> TrainConfig:
         self.split()
         return self
 
@@ -76,9 +72,9 @@ class TrainResult:
 
 @dataclass
 class Data:
-    vocab: object
-    train: object  # word: list of (n,) id arrays; char: (N,) id stream
-    valid: object
+    vocab: Any  # a Vocab
+    train: Any  # word: list of (n,) id arrays; char: (N,) id stream
+    valid: Any
 
 
 def prepare_data(cfg: TrainConfig, vocab=None) -> Data:
@@ -92,7 +88,12 @@ def evaluate(model: LanguageModel, cfg: TrainConfig, data: Data) -> tuple[float,
     """(nll_sum, n_tokens) on the held-out part; the char stream is read as one sequence."""
     total, count, state = 0.0, 0, None
     task = LMTask.__new__(LMTask)
-    task.cfg, task.vocab, task.train, task.valid = cfg.split()[0], data.vocab, data.train, data.valid
+    task.cfg, task.vocab, task.train, task.valid = (
+        cfg.split()[0],
+        data.vocab,
+        data.train,
+        data.valid,
+    )
     for inp, tgt, lengths in task.batches("valid", None):
         nll, n, s = model.nll(inp, tgt, lengths, state)
         total, count = total + nll, count + n
@@ -108,8 +109,14 @@ def load_lm(path) -> tuple[LanguageModel, object, dict, dict]:
     return model, task.vocab, meta, arrays
 
 
-def train_lm(cfg: TrainConfig, model_cfg: LMConfig | None = None, *, resume: bool = False,
-             overwrite: bool = True, log=print) -> TrainResult:
+def train_lm(
+    cfg: TrainConfig,
+    model_cfg: LMConfig | None = None,
+    *,
+    resume: bool = False,
+    overwrite: bool = True,
+    log=print,
+) -> TrainResult:
     """Train (or resume) a language model; write checkpoint.npz, metrics.jsonl and loss.png in
     ``cfg.out``. With ``resume`` the checkpoint's model and data settings are used; the fit
     settings (epochs, time budget, ...) come from ``cfg``."""
@@ -122,8 +129,17 @@ def train_lm(cfg: TrainConfig, model_cfg: LMConfig | None = None, *, resume: boo
             task = LMTask(data_cfg)
             model = task.build_model(model_cfg or LMConfig(), seed=fit_cfg.seed)
             rs = None
-        res: FitResult = fit(task, model, fit_cfg, run, resume_state=rs, log=log, progress=cfg.progress)
+        res: FitResult = fit(
+            task, model, fit_cfg, run, resume_state=rs, log=log, progress=cfg.progress
+        )
     m = res.metrics
-    return TrainResult(valid_nll=m["loss"], perplexity=m["ppl"], bits_per_token=m["bits"],
-                       steps=res.steps, epochs_done=res.epochs_done, history=res.history,
-                       checkpoint=res.checkpoint, stopped_by=res.stopped_by)
+    return TrainResult(
+        valid_nll=m["loss"],
+        perplexity=m["ppl"],
+        bits_per_token=m["bits"],
+        steps=res.steps,
+        epochs_done=res.epochs_done,
+        history=res.history,
+        checkpoint=res.checkpoint,
+        stopped_by=res.stopped_by,
+    )

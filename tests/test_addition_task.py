@@ -12,14 +12,22 @@ import numpy as np
 import pytest
 
 from rnnkit.cli import main
-from rnnkit.data.addition import (ALPHABET, addition_operands, addition_pairs, distinct_pairs,
-                                  encode_chars, format_question, split_pairs)
+from rnnkit.data.addition import (
+    ALPHABET,
+    addition_operands,
+    addition_pairs,
+    distinct_pairs,
+    encode_chars,
+    format_question,
+    split_pairs,
+)
 from rnnkit.errors import RnnkitError
 from rnnkit.tasks.addition import AdditionConfig, AdditionTask
 
 
 def _run(argv, stdin: str | None = None):
     out, err = io.StringIO(), io.StringIO()
+    code: int | str | None  # main's status, or a SystemExit's code
     old = sys.stdin
     if stdin is not None:
         sys.stdin = io.StringIO(stdin)
@@ -66,8 +74,10 @@ def test_all_questions_when_more_are_asked_and_a_seeded_disjoint_split():
     task = AdditionTask(AdditionConfig(digits=2, size=600, seed=1))
     src, _, tgt, _ = task.valid_data
     assert src.shape == (5, 60) and tgt.shape == (3, 60)  # time-major (T, N)
-    assert np.array_equal(src[:, :3], encode_chars([task._source_text(j, task.valid_data)
-                                                    .ljust(5)[::-1] for j in range(3)]))
+    assert np.array_equal(
+        src[:, :3],
+        encode_chars([task._source_text(j, task.valid_data).ljust(5)[::-1] for j in range(3)]),
+    )
     with pytest.raises(RnnkitError, match="digits"):
         AdditionTask(AdditionConfig(digits=0))
 
@@ -77,9 +87,31 @@ def test_all_questions_when_more_are_asked_and_a_seeded_disjoint_split():
 def run2(tmp_path_factory):
     """A 2-digit model trained through ``rnnkit train addition`` (about 10-20 s)."""
     out = tmp_path_factory.mktemp("add") / "run"
-    code, stdout, err = _run(["train", "addition", "--digits", "2", "--size", "5050", "--form", "feedback", "--cell",
-                              "gru", "--hidden-size", "64", "--lr", "0.01", "--epochs", "14",
-                              "--out", out, "--no-progress", "--samples", "3"])
+    code, stdout, err = _run(
+        [
+            "train",
+            "addition",
+            "--digits",
+            "2",
+            "--size",
+            "5050",
+            "--form",
+            "feedback",
+            "--cell",
+            "gru",
+            "--hidden-size",
+            "64",
+            "--lr",
+            "0.01",
+            "--epochs",
+            "14",
+            "--out",
+            out,
+            "--no-progress",
+            "--samples",
+            "3",
+        ]
+    )
     assert code == 0, err
     return out, stdout
 

@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 import pytest
+from conftest import need
 
 import rnnkit.data.bigcorpus as bigcorpus
 from rnnkit.data.batching import num_stream_batches, stream_batches
@@ -128,8 +129,9 @@ def test_encode_to_memmap_reuses_and_invalidates(tmp_path, ptb_file, monkeypatch
     # touched but unchanged: the content hash matches, still not encoded
     os.utime(ptb_file, ns=(written + 10**9, written + 10**9))
     np.testing.assert_array_equal(encode_to_memmap(ptb_file, v, "tokens", cache), first)
-    np.testing.assert_array_equal(encode_to_memmap(ptb_file, v, "tokens", cache, verify=True),
-                                  first)
+    np.testing.assert_array_equal(
+        encode_to_memmap(ptb_file, v, "tokens", cache, verify=True), first
+    )
     assert encodes == [] and bin_path.stat().st_mtime_ns == written
 
     # same size, different content: encoded again
@@ -164,14 +166,15 @@ def test_errors(tmp_path):
 
 
 def test_progress_bar(ptb_file, capsys):
-    pytest.importorskip("tqdm")
+    need("tqdm")
     v = count_vocab(ptb_file, "tokens", progress=True)
     assert "n't" in v
     assert "counting" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("n, batch_size, bptt", [(100, 4, 5), (101, 3, 7), (64, 8, 3),
-                                                 (37, 2, 100), (10, 5, 1)])
+@pytest.mark.parametrize(
+    "n, batch_size, bptt", [(100, 4, 5), (101, 3, 7), (64, 8, 3), (37, 2, 100), (10, 5, 1)]
+)
 def test_stream_batches_equal_stream_batches(n, batch_size, bptt):
     ids = np.random.default_rng(n).integers(0, 50, size=n)
     sb = StreamBatches(ids, batch_size, bptt)

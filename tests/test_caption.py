@@ -11,12 +11,25 @@ import zlib
 
 import numpy as np
 import pytest
+from conftest import need
 
 from rnnkit.cli import main
 from rnnkit.data import shapes
-from rnnkit.data.shapes import (COLOURS, WORDS, all_attributes, caption, decode_caption,
-                                encode_caption, make_dataset, parse_caption, read_png, render,
-                                resize_nearest, split_pairs, write_png)
+from rnnkit.data.shapes import (
+    COLOURS,
+    WORDS,
+    all_attributes,
+    caption,
+    decode_caption,
+    encode_caption,
+    make_dataset,
+    parse_caption,
+    read_png,
+    render,
+    resize_nearest,
+    split_pairs,
+    write_png,
+)
 from rnnkit.errors import RnnkitError
 from rnnkit.gradcheck import gradcheck
 from rnnkit.models.captioner import Captioner, CaptionerConfig
@@ -40,12 +53,21 @@ def test_captions_and_renderings():
     text = caption("small", "red", "circle", "top left")
     assert text == "a small red circle at the top left"
     assert decode_caption(np.r_[encode_caption(text), WORDS.index("</s>"), 0]) == text
-    assert parse_caption(text) == {"size": "small", "colour": "red", "shape": "circle", "position": "top left"}
+    assert parse_caption(text) == {
+        "size": "small",
+        "colour": "red",
+        "shape": "circle",
+        "position": "top left",
+    }
     img = render("large", "yellow", "square", "bottom right", 32)  # no jitter
     assert img.shape == (32, 32, 3) and img.dtype == np.float32
     assert img[24, 24].tolist() == [1, 1, 0] and img[8, 8].tolist() == [0, 0, 0]
     small = render("small", "blue", "circle", "centre", 32)
-    assert 0 < (small.sum(axis=2) > 0).sum() < (render("large", "blue", "circle", "centre", 32).sum(axis=2) > 0).sum()
+    assert (
+        0
+        < (small.sum(axis=2) > 0).sum()
+        < (render("large", "blue", "circle", "centre", 32).sum(axis=2) > 0).sum()
+    )
     tri = render("large", "green", "triangle", "centre", 32)
     ink = tri[..., 1] > 0
     assert ink[12:16].sum() < ink[20:24].sum()  # pointing up: wider at the bottom
@@ -79,6 +101,7 @@ def test_png_round_trip_and_resize(tmp_path):
 
 def test_read_png_without_matplotlib(tmp_path, monkeypatch):
     import sys
+
     img = make_dataset(1, 16, seed=5)[0][0]
     p = tmp_path / "b.png"
     write_png(p, img)
@@ -92,8 +115,9 @@ def test_read_png_without_matplotlib(tmp_path, monkeypatch):
 
 
 def test_pure_png_reader_handles_every_row_filter_and_alpha(tmp_path):
-    plt = pytest.importorskip("matplotlib.pyplot")
+    plt = need("matplotlib.pyplot")
     from matplotlib.image import imread
+
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:20, 0:17]
     rgba = np.stack([yy / 20, xx / 17, (yy + xx) % 7 / 7, 0.5 + 0.5 * rng.random((20, 17))], axis=2)
@@ -130,9 +154,16 @@ def test_pure_png_reader_handles_every_row_filter_and_alpha(tmp_path):
 
 def _png_bytes(W, H, ctype, raw: bytes, depth=8) -> bytes:
     def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", W, H, depth, ctype, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", W, H, depth, ctype, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_png_errors_are_one_line(tmp_path):
@@ -149,16 +180,31 @@ def test_png_errors_are_one_line(tmp_path):
 
 
 # ------------------------------------------------------------------------------ gradients
-@pytest.mark.parametrize("condition,cell,layers", [("input", "rnn", 2), ("state", "rnn", 2),
-                                                   ("both", "lstm", 1), ("both", "gru", 1)])
+@pytest.mark.parametrize(
+    "condition,cell,layers",
+    [("input", "rnn", 2), ("state", "rnn", 2), ("both", "lstm", 1), ("both", "gru", 1)],
+)
 def test_gradcheck_captioner(condition, cell, layers):
-    cfg = CaptionerConfig(image_size=16, vocab_size=len(WORDS), condition=condition,
-                          encoder_size=4, vector_size=3, embed_size=3, hidden_size=4, cell=cell,
-                          num_layers=layers, dtype="float64", seed=1)
+    cfg = CaptionerConfig(
+        image_size=16,
+        vocab_size=len(WORDS),
+        condition=condition,
+        encoder_size=4,
+        vector_size=3,
+        embed_size=3,
+        hidden_size=4,
+        cell=cell,
+        num_layers=layers,
+        dtype="float64",
+        seed=1,
+    )
     m = Captioner(cfg)
     imgs, _, _ = make_dataset(3, 16, seed=4)
-    caps = [caption("small", "red", "circle", "centre"), caption("large", "blue", "square", "top left"),
-            caption("small", "cyan", "triangle", "bottom right")]
+    caps = [
+        caption("small", "red", "circle", "centre"),
+        caption("large", "blue", "square", "top left"),
+        caption("small", "cyan", "triangle", "bottom right"),
+    ]
     batch = caption_batch(imgs.astype(np.float64), caps)
     assert batch[3] is not None  # ragged: "centre" is one word shorter
     r = m.loss_and_grads(batch)
@@ -172,8 +218,25 @@ def test_gradcheck_captioner(condition, cell, layers):
 # ------------------------------------------------------------------------------ training, predict
 def test_caption_training_beats_chance_and_predicts_png(tmp_path):
     out = tmp_path / "run"
-    code, so, se = _run(["train", "caption", "--image-size", 24, "--n-train", 1500, "--n-valid", 300,
-                         "--epochs", 6, "--out", out, "--no-progress", "--samples", "2"])
+    code, so, se = _run(
+        [
+            "train",
+            "caption",
+            "--image-size",
+            24,
+            "--n-train",
+            1500,
+            "--n-valid",
+            300,
+            "--epochs",
+            6,
+            "--out",
+            out,
+            "--no-progress",
+            "--samples",
+            "2",
+        ]
+    )
     assert code == 0, se
     assert "per attribute (greedy)" in so
     code, so, _ = _run(["eval", out, "--json"])
@@ -182,7 +245,9 @@ def test_caption_training_beats_chance_and_predicts_png(tmp_path):
     assert m["word_accuracy"] > 0.85 and m["tf_accuracy"] > 0.85, m
     # a PNG at another size, resized by nearest neighbour
     files = []
-    for k, attrs in enumerate([("large", "red", "circle", "top left"), ("small", "green", "square", "centre")]):
+    for k, attrs in enumerate(
+        [("large", "red", "circle", "top left"), ("small", "green", "square", "centre")]
+    ):
         p = tmp_path / f"img{k}.png"
         write_png(p, render(*attrs, image_size=48))
         files.append(p)
@@ -194,21 +259,47 @@ def test_caption_training_beats_chance_and_predicts_png(tmp_path):
         path, text = line.split("\t")
         assert path == str(p) and all(v is not None for v in parse_caption(text).values()), line
     from rnnkit.rundir import load_model
+
     _, model, _, _ = load_model(out, load_data=False)
     direct = model.greedy(resize_nearest(read_png(files[0]), 24)[None])
     assert lines[0].split("\t")[1] == decode_caption(direct[:, 0])
     # one-line errors
     (tmp_path / "notes.txt").write_text("hi")
-    for bad, msg in ((tmp_path / "nope.png", "no such file"), (tmp_path / "notes.txt", "not a PNG")):
+    for bad, msg in (
+        (tmp_path / "nope.png", "no such file"),
+        (tmp_path / "notes.txt", "not a PNG"),
+    ):
         code, _, se = _run(["predict", out, bad])
         assert code == 2 and msg in se and len(se.strip().splitlines()) == 1
 
 
 def test_unseen_pairs_metric(tmp_path):
     out = tmp_path / "u"
-    code, so, se = _run(["train", "caption", "--image-size", 16, "--n-train", 200, "--n-valid", 100,
-                         "--unseen-pairs", 2, "--epochs", 1, "--out", out, "--no-progress",
-                         "--samples", "0", "--encoder-size", 16, "--hidden-size", 16])
+    code, so, se = _run(
+        [
+            "train",
+            "caption",
+            "--image-size",
+            16,
+            "--n-train",
+            200,
+            "--n-valid",
+            100,
+            "--unseen-pairs",
+            2,
+            "--epochs",
+            1,
+            "--out",
+            out,
+            "--no-progress",
+            "--samples",
+            "0",
+            "--encoder-size",
+            16,
+            "--hidden-size",
+            16,
+        ]
+    )
     assert code == 0, se
     code, so, _ = _run(["eval", out, "--json"])
     m = json.loads(so)

@@ -60,8 +60,9 @@ def test_gradcheck_full_bptt_ragged(cell):
 
 
 @pytest.mark.parametrize("cell", CELLS)
-@pytest.mark.parametrize("kw", [dict(num_layers=2), dict(bidirectional=True),
-                                dict(num_layers=2, bidirectional=True)])
+@pytest.mark.parametrize(
+    "kw", [dict(num_layers=2), dict(bidirectional=True), dict(num_layers=2, bidirectional=True)]
+)
 def test_gradcheck_stacked_bidirectional(cell, kw):
     layer, x, h0, R = _problem(cell, seed=3, **kw)
     assert _check_grad(layer, x, h0, R, LENGTHS) < 1e-6
@@ -101,17 +102,17 @@ def test_ragged_batch_equals_each_sequence_alone(cell):
     total = {n: np.zeros_like(g) for n, g in layer.grads.items()}
     g_batch = dict(layer.grads)
     for b, Lb in enumerate(LENGTHS):
-        hb = tuple(s[:, b:b + 1] for s in _pack(h0))
-        dhb = tuple(s[:, b:b + 1] for s in _pack(dhn))
-        yb, hnb = layer.forward(x[:Lb, b:b + 1], hb if len(hb) > 1 else hb[0])
-        dxb, dh0b = layer.backward(R[:Lb, b:b + 1], dhb if len(dhb) > 1 else dhb[0])
-        np.testing.assert_allclose(y[:Lb, b:b + 1], yb, rtol=1e-12, atol=1e-14)
+        hb = tuple(s[:, b : b + 1] for s in _pack(h0))
+        dhb = tuple(s[:, b : b + 1] for s in _pack(dhn))
+        yb, hnb = layer.forward(x[:Lb, b : b + 1], hb if len(hb) > 1 else hb[0])
+        dxb, dh0b = layer.backward(R[:Lb, b : b + 1], dhb if len(dhb) > 1 else dhb[0])
+        np.testing.assert_allclose(y[:Lb, b : b + 1], yb, rtol=1e-12, atol=1e-14)
         assert np.all(y[Lb:, b] == 0)
-        np.testing.assert_allclose(dx[:Lb, b:b + 1], dxb, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(dx[:Lb, b : b + 1], dxb, rtol=1e-10, atol=1e-12)
         for a, c in zip(_pack(hn), _pack(hnb)):
-            np.testing.assert_allclose(a[:, b:b + 1], c, rtol=1e-12, atol=1e-14)
+            np.testing.assert_allclose(a[:, b : b + 1], c, rtol=1e-12, atol=1e-14)
         for a, c in zip(_pack(dh0), _pack(dh0b)):
-            np.testing.assert_allclose(a[:, b:b + 1], c, rtol=1e-10, atol=1e-12)
+            np.testing.assert_allclose(a[:, b : b + 1], c, rtol=1e-10, atol=1e-12)
         for n in total:
             total[n] += layer.grads[n]
     for n in total:

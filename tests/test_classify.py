@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import need
 
 from rnnkit.cli import main
 from rnnkit.errors import RnnkitError
@@ -17,7 +18,6 @@ from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
 from rnnkit.rundir import load_model
 from rnnkit.tasks import task_names
 from rnnkit.tasks.classify import parse_digit_input, read_labelled
-
 
 task_names()  # load every task module: the cells they register are offered by the CLI too
 
@@ -39,9 +39,19 @@ LABELS = np.array([0, 2, 1, 2])
 
 
 def _text_model(cell="lstm", bidirectional=False, layers=1):
-    return SequenceClassifier(ClassifierConfig(
-        num_classes=3, vocab_size=9, embed_size=4, hidden_size=3, cell=cell, num_layers=layers,
-        bidirectional=bidirectional, dtype="float64", embed_init_std=1.0))
+    return SequenceClassifier(
+        ClassifierConfig(
+            num_classes=3,
+            vocab_size=9,
+            embed_size=4,
+            hidden_size=3,
+            cell=cell,
+            num_layers=layers,
+            bidirectional=bidirectional,
+            dtype="float64",
+            embed_init_std=1.0,
+        )
+    )
 
 
 @pytest.mark.parametrize("cell", cell_names())
@@ -51,18 +61,27 @@ def test_gradcheck_ragged_text_float64(cell, bidirectional, layers):
     batch = (IDS, LABELS, LENGTHS)
     r = m.loss_and_grads(batch)
     assert set(r.grads) == set(m.parameters()) and r.count == 4
-    res = gradcheck(lambda: m.evaluate(batch).loss_sum, m.parameters(), r.grads,
-                    max_entries=24)
+    res = gradcheck(lambda: m.evaluate(batch).loss_sum, m.parameters(), r.grads, max_entries=24)
     assert res.max_rel_error < 1e-6, res
 
 
 def test_gradcheck_feature_inputs_bidirectional_stacked():
-    m = SequenceClassifier(ClassifierConfig(num_classes=3, input_size=5, hidden_size=3, cell="gru",
-                                            num_layers=2, bidirectional=True, dtype="float64"))
+    m = SequenceClassifier(
+        ClassifierConfig(
+            num_classes=3,
+            input_size=5,
+            hidden_size=3,
+            cell="gru",
+            num_layers=2,
+            bidirectional=True,
+            dtype="float64",
+        )
+    )
     x = RNG.standard_normal((6, 4, 5))
     r = m.loss_and_grads((x, LABELS, LENGTHS))
-    res = gradcheck(lambda: m.evaluate((x, LABELS, LENGTHS)).loss_sum, m.parameters(),
-                    r.grads, max_entries=24)
+    res = gradcheck(
+        lambda: m.evaluate((x, LABELS, LENGTHS)).loss_sum, m.parameters(), r.grads, max_entries=24
+    )
     assert res.max_rel_error < 1e-6, res
 
 
@@ -97,8 +116,25 @@ def text_run(tmp_path_factory):
     data = d / "cats.tsv"
     data.write_text("\n".join(lines) + "\n", encoding="utf-8")
     out = d / "run"
-    code, stdout, err = _run(["train", "classify", "--data", data, "--epochs", "4", "--hidden-size", "16",
-                              "--embed-size", "8", "--out", out, "--no-progress", "--samples", "3"])
+    code, stdout, err = _run(
+        [
+            "train",
+            "classify",
+            "--data",
+            data,
+            "--epochs",
+            "4",
+            "--hidden-size",
+            "16",
+            "--embed-size",
+            "8",
+            "--out",
+            out,
+            "--no-progress",
+            "--samples",
+            "3",
+        ]
+    )
     assert code == 0, err
     return out, stdout
 
@@ -133,9 +169,28 @@ def test_every_cell_and_char_level_train(tmp_path):
     data.write_text("pos\tgood fun\nneg\tbad dull\npos\tfun good day\nneg\tdull bad day\n" * 5)
     for cell in cell_names():
         out = tmp_path / cell
-        code, _, err = _run(["train", "classify", "--data", data, "--cell", cell, "--level", "char",
-                             "--bidirectional", "--epochs", "1", "--hidden-size", "4", "--out", out,
-                             "--no-progress", "--samples", "0"])
+        code, _, err = _run(
+            [
+                "train",
+                "classify",
+                "--data",
+                data,
+                "--cell",
+                cell,
+                "--level",
+                "char",
+                "--bidirectional",
+                "--epochs",
+                "1",
+                "--hidden-size",
+                "4",
+                "--out",
+                out,
+                "--no-progress",
+                "--samples",
+                "0",
+            ]
+        )
         assert code == 0, (cell, err)
         task, model, _, _ = load_model(out, load_data=False)
         assert model.config.cell == cell and "g" in task.vocab and task.labels == ["neg", "pos"]
@@ -146,7 +201,9 @@ def test_bad_data_files_are_one_line_errors(tmp_path):
         read_labelled("a\tone\nno tab here\n")
     one = tmp_path / "one.tsv"
     one.write_text("only\tsome text\nonly\tmore text\n")
-    code, _, err = _run(["train", "classify", "--data", one, "--out", tmp_path / "r", "--no-progress"])
+    code, _, err = _run(
+        ["train", "classify", "--data", one, "--out", tmp_path / "r", "--no-progress"]
+    )
     assert code == 2 and "1 label" in err and err.count("\n") == 1
 
 
@@ -167,14 +224,28 @@ def test_digits_without_scikit_learn_is_a_one_line_error(tmp_path, monkeypatch):
 
 
 def test_digits_short_run_beats_chance_by_far(tmp_path):
-    pytest.importorskip("sklearn", reason="the digits ship with scikit-learn (pip install scikit-learn)")
+    need("sklearn")  # the digits ship with scikit-learn
     out = tmp_path / "digits"
-    code, stdout, err = _run(["train", "classify", "--epochs", "2", "--hidden-size", "32",
-                              "--out", out, "--no-progress", "--samples", "2"])
+    code, stdout, err = _run(
+        [
+            "train",
+            "classify",
+            "--epochs",
+            "2",
+            "--hidden-size",
+            "32",
+            "--out",
+            out,
+            "--no-progress",
+            "--samples",
+            "2",
+        ]
+    )
     assert code == 0, err
     r = json.loads(_run(["eval", out, "--json"])[1])
     assert r["accuracy"] > 0.7, r  # chance: 0.1
     from sklearn.datasets import load_digits
+
     d = load_digits()
     npy = tmp_path / "three.npy"
     np.save(npy, d.images[:3])

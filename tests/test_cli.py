@@ -20,16 +20,25 @@ from rnnkit.cli import main
 from rnnkit.data import default_corpus_text, default_sentences
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = ["--vocab-size", "300", "--hidden-size", "16", "--embed-size", "16", "--batch-size", "16",
-         "--no-progress"]
+SMALL = [
+    "--vocab-size",
+    "300",
+    "--hidden-size",
+    "16",
+    "--embed-size",
+    "16",
+    "--batch-size",
+    "16",
+    "--no-progress",
+]
 
 
-def _run(argv) -> tuple[int, str, str]:
+def _run(argv) -> tuple[int | str | None, str, str]:
     """main(argv) in process: (exit code, stdout, stderr); argparse's SystemExit is an exit code."""
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
-            code = main([str(a) for a in argv])
+            code: int | str | None = main([str(a) for a in argv])
         except SystemExit as exc:
             code = exc.code
     return code, out.getvalue(), err.getvalue()
@@ -48,18 +57,56 @@ def corpora(tmp_path_factory):
 @pytest.fixture(scope="module")
 def word_run(tmp_path_factory, corpora):
     out = tmp_path_factory.mktemp("word_run")
-    code, stdout, stderr = _run(["train", "lm", "--corpus", corpora["word"], "--epochs", "2",
-                                 "--lr", "0.01", "--out", out, "--samples", "3", *SMALL])
+    code, stdout, stderr = _run(
+        [
+            "train",
+            "lm",
+            "--corpus",
+            corpora["word"],
+            "--epochs",
+            "2",
+            "--lr",
+            "0.01",
+            "--out",
+            out,
+            "--samples",
+            "3",
+            *SMALL,
+        ]
+    )
     return code, stdout, stderr, out
 
 
 @pytest.fixture(scope="module")
 def char_run(tmp_path_factory, corpora):
     out = tmp_path_factory.mktemp("char_run")
-    code, stdout, stderr = _run(["train", "lm", "--level", "char", "--corpus", corpora["char"],
-                                 "--epochs", "1", "--bptt", "32", "--batch-size", "8",
-                                 "--hidden-size", "16", "--embed-size", "8", "--lr", "0.01",
-                                 "--out", out, "--samples", "0", "--no-progress"])
+    code, stdout, stderr = _run(
+        [
+            "train",
+            "lm",
+            "--level",
+            "char",
+            "--corpus",
+            corpora["char"],
+            "--epochs",
+            "1",
+            "--bptt",
+            "32",
+            "--batch-size",
+            "8",
+            "--hidden-size",
+            "16",
+            "--embed-size",
+            "8",
+            "--lr",
+            "0.01",
+            "--out",
+            out,
+            "--samples",
+            "0",
+            "--no-progress",
+        ]
+    )
     assert code == 0, stderr
     return out
 
@@ -75,7 +122,9 @@ def _assert_one_line_error(code, stdout, stderr, *needles):
 
 
 # ------------------------------------------------------------------------------- help
-@pytest.mark.parametrize("argv", [[], ["train"], ["train", "lm"], ["generate"], ["eval"], ["gradcheck"]])
+@pytest.mark.parametrize(
+    "argv", [[], ["train"], ["train", "lm"], ["generate"], ["eval"], ["gradcheck"]]
+)
 def test_help_for_every_command(argv, capsys):
     with pytest.raises(SystemExit) as ei:
         main(argv + ["--help"])
@@ -88,8 +137,14 @@ def test_help_for_every_command(argv, capsys):
 
 def test_python_m_rnnkit_help():
     env = dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1")
-    r = subprocess.run([sys.executable, "-m", "rnnkit", "--help"], capture_output=True, text=True,
-                       env=env, cwd=ROOT, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "rnnkit", "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     for cmd in ("train", "generate", "eval", "gradcheck"):
         assert cmd in r.stdout
@@ -125,8 +180,20 @@ def test_train_resume_continues(word_run, tmp_path):
     run.mkdir()
     (run / "checkpoint.npz").write_bytes((out / "checkpoint.npz").read_bytes())
     (run / "metrics.jsonl").write_bytes((out / "metrics.jsonl").read_bytes())
-    code, stdout, stderr = _run(["train", "lm", "--out", run, "--resume", "--epochs", "3",
-                                 "--samples", "0", "--no-progress"])
+    code, stdout, stderr = _run(
+        [
+            "train",
+            "lm",
+            "--out",
+            run,
+            "--resume",
+            "--epochs",
+            "3",
+            "--samples",
+            "0",
+            "--no-progress",
+        ]
+    )
     assert code == 0, stderr
     assert "held-out perplexity" in stdout
     rows = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines()]
@@ -151,14 +218,19 @@ def test_generate_prints_n_lines_deterministically(word_run):
 
 
 def test_generate_char_model_with_prompt(char_run):
-    code, a, err = _run(["generate", char_run, "-n", "3", "--length", "40", "--prompt", "The ",
-                         "--seed", "1"])
+    code, a, err = _run(
+        ["generate", char_run, "-n", "3", "--length", "40", "--prompt", "The ", "--seed", "1"]
+    )
     assert code == 0, err
     passages = a.split("\n  ")  # char passages may themselves hold line breaks
     assert len(passages) == 3
     assert all(p.lstrip().startswith("The ") for p in passages)
-    assert _run(["generate", char_run, "-n", "3", "--length", "40", "--prompt", "The ",
-                 "--seed", "1"])[1] == a
+    assert (
+        _run(
+            ["generate", char_run, "-n", "3", "--length", "40", "--prompt", "The ", "--seed", "1"]
+        )[1]
+        == a
+    )
     assert len(a) >= 3 * (2 + 4 + 40)
 
 
@@ -180,8 +252,10 @@ def test_eval_json(word_run):
 
 def test_eval_on_other_corpus_file(word_run, tmp_path):
     p = tmp_path / "other.txt"
-    p.write_text("The value of the expression is returned.\nA name is bound to an object.\n",
-                 encoding="utf-8")
+    p.write_text(
+        "The value of the expression is returned.\nA name is bound to an object.\n",
+        encoding="utf-8",
+    )
     code, stdout, err = _run(["eval", word_run[3], "--json", "--corpus", p])
     assert code == 0, err
     r = json.loads(stdout)
@@ -205,8 +279,22 @@ def test_gradcheck_fails_with_impossible_tolerance():
 
 # ------------------------------------------------------------------------------- errors
 def _train(corpus, out, *extra):
-    return _run(["train", "lm", "--corpus", corpus, "--out", out, "--epochs", "1", "--samples", "0",
-                 *SMALL, *extra])
+    return _run(
+        [
+            "train",
+            "lm",
+            "--corpus",
+            corpus,
+            "--out",
+            out,
+            "--epochs",
+            "1",
+            "--samples",
+            "0",
+            *SMALL,
+            *extra,
+        ]
+    )
 
 
 def test_error_missing_corpus(tmp_path):
@@ -219,13 +307,15 @@ def test_error_empty_corpus(tmp_path):
     _assert_one_line_error(*_train(p, tmp_path / "o"), "empty")
 
 
-@pytest.mark.parametrize("level, text", [("word", "word word word\n\nWord word\n\nword\n"),
-                                         ("char", "a" * 500)])
+@pytest.mark.parametrize(
+    "level, text", [("word", "word word word\n\nWord word\n\nword\n"), ("char", "a" * 500)]
+)
 def test_error_vocabulary_of_one(tmp_path, level, text):
     p = tmp_path / "one.txt"
     p.write_text(text, encoding="utf-8")
-    _assert_one_line_error(*_train(p, tmp_path / "o", "--level", level, "--batch-size", "2"),
-                           "vocabulary")
+    _assert_one_line_error(
+        *_train(p, tmp_path / "o", "--level", level, "--batch-size", "2"), "vocabulary"
+    )
 
 
 def test_error_non_utf8_corpus(tmp_path):
@@ -273,14 +363,21 @@ def test_error_char_prompt_with_unseen_characters(char_run):
 
 
 def test_error_resume_on_empty_folder(tmp_path):
-    _assert_one_line_error(*_run(["train", "lm", "--out", tmp_path, "--resume", "--no-progress"]),
-                           "checkpoint")
+    _assert_one_line_error(
+        *_run(["train", "lm", "--out", tmp_path, "--resume", "--no-progress"]), "checkpoint"
+    )
 
 
 def test_error_via_subprocess_has_no_traceback(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1")
-    r = subprocess.run([sys.executable, "-m", "rnnkit", "eval", str(tmp_path / "nope.npz")],
-                       capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "rnnkit", "eval", str(tmp_path / "nope.npz")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+    )
     _assert_one_line_error(r.returncode, r.stdout, r.stderr, "not found")
 
 
@@ -291,17 +388,82 @@ def test_error_negative_seed_is_usage_error(char_run):
 
 def test_error_bad_threads_env_is_usage_error(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT), RNNKIT_THREADS="abc")
-    r = subprocess.run([sys.executable, "-m", "rnnkit", "gradcheck", "--cell", "rnn"],
-                       capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "rnnkit", "gradcheck", "--cell", "rnn"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert r.returncode == 2 and "Traceback" not in r.stderr and "--threads" in r.stderr
 
 
 def test_error_out_of_memory_is_one_line(tmp_path, corpora):
-    _assert_one_line_error(*_run(["train", "lm", "--corpus", corpora["word"], "--embed-size",
-                                  "100000000000", "--out", tmp_path, "--no-progress"]),
-                           "out of memory")
+    _assert_one_line_error(
+        *_run(
+            [
+                "train",
+                "lm",
+                "--corpus",
+                corpora["word"],
+                "--embed-size",
+                "100000000000",
+                "--out",
+                tmp_path,
+                "--no-progress",
+            ]
+        ),
+        "out of memory",
+    )
 
 
 def test_error_word_vocab_size_too_small_names_the_flag(tmp_path, corpora):
-    _assert_one_line_error(*_run(["train", "lm", "--corpus", corpora["word"], "--vocab-size", "3",
-                                  "--out", tmp_path, "--no-progress"]), "--vocab-size")
+    _assert_one_line_error(
+        *_run(
+            [
+                "train",
+                "lm",
+                "--corpus",
+                corpora["word"],
+                "--vocab-size",
+                "3",
+                "--out",
+                tmp_path,
+                "--no-progress",
+            ]
+        ),
+        "--vocab-size",
+    )
+
+
+@pytest.mark.parametrize(
+    "flag,value,says",
+    [
+        ("--lr", "abc", "expected a positive number, got 'abc'"),
+        ("--lr", "0", "expected a positive number"),
+        ("--dropout", "x", "expected a number >= 0, got 'x'"),
+        ("--dropout", "-1", "expected a number >= 0"),
+        ("--valid-fraction", "1.5", "strictly between 0 and 1"),
+        ("--epochs", "two", "expected an integer >= 1, got 'two'"),
+    ],
+)
+def test_bad_numbers_are_usage_errors(tmp_path, flag, value, says):
+    code, _, err = _run(["train", "lm", "--out", tmp_path / "r", flag, value])
+    assert code == 2 and says in err and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_resume_and_overwrite_exclude_each_other(tmp_path):
+    code, _, err = _run(["train", "lm", "--out", tmp_path / "r", "--resume", "--overwrite"])
+    assert code == 2 and "--resume and --overwrite exclude each other" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_python_dash_m_rnnkit_runs_the_command_line(monkeypatch, capsys):
+    import runpy
+
+    monkeypatch.setattr(sys, "argv", ["rnnkit", "--version"])
+    with pytest.raises(SystemExit) as info:
+        runpy.run_module("rnnkit", run_name="__main__")
+    assert info.value.code == 0 and "rnnkit" in capsys.readouterr().out

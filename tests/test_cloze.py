@@ -15,7 +15,6 @@ from rnnkit.models.cloze import ClozeConfig, ClozeModel
 from rnnkit.rundir import load_model
 from rnnkit.tasks import task_names
 
-
 task_names()  # load every task module: the cells they register are offered by the CLI too
 
 
@@ -30,9 +29,20 @@ def _run(argv):
 
 
 def _model(cell="lstm", direction="both", layers=1, **kw):
-    return ClozeModel(ClozeConfig(vocab_size=9, unk_id=1, direction=direction, embed_size=4,
-                                  hidden_size=3, cell=cell, num_layers=layers, dtype="float64",
-                                  embed_init_std=1.0, **kw))
+    return ClozeModel(
+        ClozeConfig(
+            vocab_size=9,
+            unk_id=1,
+            direction=direction,
+            embed_size=4,
+            hidden_size=3,
+            cell=cell,
+            num_layers=layers,
+            dtype="float64",
+            embed_init_std=1.0,
+            **kw,
+        )
+    )
 
 
 IDS = np.random.default_rng(0).integers(2, 9, (6, 4))
@@ -46,8 +56,9 @@ def test_gradcheck_ragged_float64(cell, direction, layers):
     r = m.loss_and_grads((IDS, LENGTHS))
     assert set(r.grads) == set(m.parameters())
     assert r.count == int((LENGTHS - 2).sum())  # every word position, none of the padding
-    res = gradcheck(lambda: m.evaluate((IDS, LENGTHS)).loss_sum, m.parameters(), r.grads,
-                    max_entries=24)
+    res = gradcheck(
+        lambda: m.evaluate((IDS, LENGTHS)).loss_sum, m.parameters(), r.grads, max_entries=24
+    )
     assert res.max_rel_error < 1e-6, res
 
 
@@ -70,14 +81,20 @@ def test_the_blank_itself_is_never_read(direction):
 def test_padding_and_batching_do_not_change_the_loss():
     m = _model("lstm", "both", 2)
     whole = m.evaluate((IDS, LENGTHS)).loss_sum
-    alone = sum(m.evaluate((IDS[: n, [b]], None)).loss_sum for b, n in enumerate(LENGTHS))
+    alone = sum(m.evaluate((IDS[:n, [b]], None)).loss_sum for b, n in enumerate(LENGTHS))
     assert whole == pytest.approx(alone, rel=1e-12)
 
 
 # a corpus where the 2nd word is decided by the 3rd (the word AFTER it) and the 1st and 4th
 # words are random: left to right, the 2nd word is a guess among 6; both ways, it is certain
-PAIRS = [("red", "apple"), ("blue", "sky"), ("green", "grass"), ("sweet", "honey"),
-         ("loud", "drum"), ("cold", "snow")]
+PAIRS = [
+    ("red", "apple"),
+    ("blue", "sky"),
+    ("green", "grass"),
+    ("sweet", "honey"),
+    ("loud", "drum"),
+    ("cold", "snow"),
+]
 FILL = ["alpha", "beta", "gamma", "delta", "omega", "sigma"]
 VERBS = ["falls", "shines", "grows", "waits", "sings", "rests"]
 
@@ -95,9 +112,29 @@ def pattern_runs(tmp_path_factory):
     runs = {}
     for direction in ("both", "forward"):
         out = d / direction
-        code, stdout, err = _run(["train", "cloze", "--corpus", corpus, "--direction", direction,
-                                  "--epochs", "6", "--hidden-size", "16", "--embed-size", "8",
-                                  "--lr", "0.02", "--out", out, "--no-progress", "--samples", "2"])
+        code, stdout, err = _run(
+            [
+                "train",
+                "cloze",
+                "--corpus",
+                corpus,
+                "--direction",
+                direction,
+                "--epochs",
+                "6",
+                "--hidden-size",
+                "16",
+                "--embed-size",
+                "8",
+                "--lr",
+                "0.02",
+                "--out",
+                out,
+                "--no-progress",
+                "--samples",
+                "2",
+            ]
+        )
         assert code == 0, err
         runs[direction] = (out, stdout)
     return runs
@@ -123,8 +160,9 @@ def test_predict_fills_the_blank_from_a_checkpoint(pattern_runs):
     out = pattern_runs["both"][0]
     task, model, _, _ = load_model(out, load_data=False)
     assert task.train is None and "apple" in task.vocab and model.config.direction == "both"
-    code, text, err = _run(["predict", out, "beta ___ apple falls.", "zeta ___ snow waits.",
-                            "--top", "3"])
+    code, text, err = _run(
+        ["predict", out, "beta ___ apple falls.", "zeta ___ snow waits.", "--top", "3"]
+    )
     assert code == 0, err
     rows = text.strip().splitlines()
     assert len(rows) == 2
@@ -146,9 +184,27 @@ def test_every_cell_trains_and_saves_its_vocabulary(tmp_path):
     corpus.write_text("The cat sat on the mat.\nA dog ran to the cat.\nThe mat is red.\n" * 4)
     for cell in cell_names():
         out = tmp_path / cell
-        code, _, err = _run(["train", "cloze", "--corpus", corpus, "--cell", cell, "--epochs", "1",
-                             "--hidden-size", "4", "--embed-size", "4", "--out", out,
-                             "--no-progress", "--samples", "0"])
+        code, _, err = _run(
+            [
+                "train",
+                "cloze",
+                "--corpus",
+                corpus,
+                "--cell",
+                cell,
+                "--epochs",
+                "1",
+                "--hidden-size",
+                "4",
+                "--embed-size",
+                "4",
+                "--out",
+                out,
+                "--no-progress",
+                "--samples",
+                "0",
+            ]
+        )
         assert code == 0, (cell, err)
         task, model, meta, _ = load_model(out, load_data=False)
         assert meta["task_state"]["vocab"] == task.vocab.itos and "cat" in task.vocab

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import need
 
 from rnnkit.cli import main
 from rnnkit.errors import RnnkitError
-from rnnkit.layers import LSTM, make_recurrent
+from rnnkit.layers import make_recurrent
 from rnnkit.models.lm import LanguageModel, LMConfig
 from rnnkit.module import Module
 from rnnkit.rundir import RunDir
@@ -46,7 +47,9 @@ def test_dotted_names_one_owner_and_assignment_takes_effect_everywhere():
     w = m.rnn.weight_hh_l0
     view = m.params["rnn.weight_hh_l0"]
     m.rnn.weight_hh_l0 = np.ones_like(w)  # copies into the one array
-    assert view is m.rnn.weight_hh_l0 and np.all(view == 1) and np.all(m.rnn.weights(0)["w_hh"] == 1)
+    assert (
+        view is m.rnn.weight_hh_l0 and np.all(view == 1) and np.all(m.rnn.weights(0)["w_hh"] == 1)
+    )
     with pytest.raises(RnnkitError, match="shape"):
         m.rnn.weight_hh_l0 = np.ones((2, 2))
     with pytest.raises(TypeError):
@@ -109,10 +112,29 @@ def small_run(tmp_path_factory):
     corpus = d / "c.txt"
     rng = np.random.default_rng(0)
     words = "the cat dog sat on a mat ran fast slow and big".split()
-    corpus.write_text("\n".join(" ".join(rng.choice(words, 6)).capitalize() + "." for _ in range(200)))
+    corpus.write_text(
+        "\n".join(" ".join(rng.choice(words, 6)).capitalize() + "." for _ in range(200))
+    )
     out = d / "run"
-    code, _, err = _run(["train", "lm", "--corpus", corpus, "--out", out, "--epochs", "1",
-                         "--hidden-size", "8", "--embed-size", "8", "--samples", "0", "--no-progress"])
+    code, _, err = _run(
+        [
+            "train",
+            "lm",
+            "--corpus",
+            corpus,
+            "--out",
+            out,
+            "--epochs",
+            "1",
+            "--hidden-size",
+            "8",
+            "--embed-size",
+            "8",
+            "--samples",
+            "0",
+            "--no-progress",
+        ]
+    )
     assert code == 0, err
     return corpus, out
 
@@ -123,8 +145,10 @@ def test_training_into_an_existing_run_is_refused(small_run):
     assert code == 2 and "already holds a run" in err and err.count("\n") == 1
 
 
-@pytest.mark.parametrize("flag,value", [("--hidden-size", "16"), ("--cell", "lstm"),
-                                        ("--optimizer", "sgd"), ("--batch-size", "7")])
+@pytest.mark.parametrize(
+    "flag,value",
+    [("--hidden-size", "16"), ("--cell", "lstm"), ("--optimizer", "sgd"), ("--batch-size", "7")],
+)
 def test_resume_with_a_conflicting_flag_names_it(small_run, flag, value):
     _, out = small_run
     code, _, err = _run(["train", "lm", "--out", out, "--resume", flag, value])
@@ -141,8 +165,22 @@ def test_resume_with_a_different_corpus_is_refused(small_run, tmp_path):
 
 def test_resume_may_change_epochs_and_lr(small_run):
     _, out = small_run
-    code, stdout, err = _run(["train", "lm", "--out", out, "--resume", "--epochs", "2",
-                              "--lr", "0.001", "--samples", "0", "--no-progress"])
+    code, stdout, err = _run(
+        [
+            "train",
+            "lm",
+            "--out",
+            out,
+            "--resume",
+            "--epochs",
+            "2",
+            "--lr",
+            "0.001",
+            "--samples",
+            "0",
+            "--no-progress",
+        ]
+    )
     assert code == 0, err
     assert "perplexity" in stdout
 
@@ -150,6 +188,7 @@ def test_resume_may_change_epochs_and_lr(small_run):
 def test_edited_corpus_is_refused_on_eval(small_run, tmp_path):
     corpus, out = small_run
     import shutil
+
     run2 = tmp_path / "copy"
     shutil.copytree(out, run2)
     text = corpus.read_text()
@@ -168,9 +207,29 @@ def test_sigterm_saves_the_position(tmp_path):
     the run resumes."""
     out = tmp_path / "run"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    p = subprocess.Popen([sys.executable, "-m", "rnnkit", "train", "lm", "--level", "char",
-                          "--epochs", "50", "--hidden-size", "32", "--out", str(out), "--no-progress"],
-                         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rnnkit",
+            "train",
+            "lm",
+            "--level",
+            "char",
+            "--epochs",
+            "50",
+            "--hidden-size",
+            "32",
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 60
     while not (out / "metrics.jsonl").exists() and time.time() < deadline:
         time.sleep(0.2)
@@ -179,8 +238,22 @@ def test_sigterm_saves_the_position(tmp_path):
     _, err = p.communicate(timeout=60)
     assert p.returncode == 143, err
     assert "terminated; the position is saved" in err and "Traceback" not in err
-    code, _, err2 = _run(["train", "lm", "--out", out, "--resume", "--epochs", "1", "--samples", "0",
-                          "--no-progress", "--time-budget", "1"])
+    code, _, err2 = _run(
+        [
+            "train",
+            "lm",
+            "--out",
+            out,
+            "--resume",
+            "--epochs",
+            "1",
+            "--samples",
+            "0",
+            "--no-progress",
+            "--time-budget",
+            "1",
+        ]
+    )
     assert code == 0, err2
 
 
@@ -207,8 +280,8 @@ def test_predict_dispatches_on_the_stored_task(small_run):
 
 def test_first_numba_compile_is_announced_once(monkeypatch, capsys):
     from rnnkit.layers import _fast
-    if not _fast.AVAILABLE:
-        pytest.skip("numba is not installed")
+
+    need("numba")
     monkeypatch.setattr(_fast, "ENABLED", True)
     monkeypatch.setattr(_fast, "_ANNOUNCED", False)
     monkeypatch.setattr(_fast, "_compiled_before", lambda: False)
@@ -219,3 +292,56 @@ def test_first_numba_compile_is_announced_once(monkeypatch, capsys):
     monkeypatch.setattr(_fast, "_compiled_before", lambda: True)
     _fast.kernels()
     assert capsys.readouterr().err == ""
+
+
+def test_module_misuse_is_a_one_line_rnnkit_error():
+    """Every way to misuse the Module API that a user can reach: a one-line RnnkitError, and
+    nothing changed."""
+
+    class NoSuper(Module):
+        def __init__(self):  # forgets super().__init__()
+            self.add_param("w", np.zeros(2))
+
+    class NoSuperChild(Module):
+        def __init__(self):
+            self.child = Module()
+
+    class Net(Module):
+        def __init__(self):
+            super().__init__()
+            self.add_param("w", np.zeros((2, 3)))
+            self.inner = Module()
+            self.inner.add_param("b", np.zeros(3))
+
+    def err(fn, match):
+        with pytest.raises(RnnkitError, match=match) as info:
+            fn()
+        assert "\n" not in str(info.value)
+
+    err(NoSuper, r"must call super\(\).__init__\(\) first")
+    err(NoSuperChild, r"must call super\(\).__init__\(\) first")
+    net = Net()
+    err(lambda: net.add_param("w", np.zeros(2)), "duplicate parameter name 'w'")
+    err(lambda: net.add_param("a.b", np.zeros(2)), "bad or duplicate parameter name")
+    err(lambda: net.add_param("i", np.zeros(2, np.int64)), "must be a float numpy array")
+    err(lambda: net.add_module("m", np.zeros(2)), "must be a Module, got ndarray")
+    err(lambda: net.add_module("w", Module()), "bad module name 'w'")
+    err(lambda: setattr(net, "inner", np.zeros(3)), "inner is a child module")
+    err(lambda: setattr(net, "w", np.array(["a", "b"] * 3).reshape(2, 3)), "needs numeric values")
+    err(lambda: net.freeze("nope"), "no parameter named 'nope'")
+    err(lambda: net.unfreeze("nope"), "no parameter named 'nope'")
+    bad_dtype = {"w": np.zeros((2, 3)), "inner.b": np.array(["x", "y", "z"])}
+    err(lambda: net.load_state_dict(bad_dtype), "inner.b has dtype")
+    assert np.all(net.w == 0) and np.all(net.inner.b == 0)  # nothing changed
+    # the non-error paths next to them
+    net.freeze()
+    assert net.parameters() == {}
+    net.unfreeze("inner.b")
+    assert list(net.parameters()) == ["inner.b"]
+    net.unfreeze()
+    assert set(net.parameters()) == {"w", "inner.b"} and net.num_parameters() == 9
+    net.load_state_dict({"w": np.ones((2, 3))}, strict=False)  # inner.b absent: kept
+    assert np.all(net.w == 1) and np.all(net.inner.b == 0)
+    assert repr(net) == "Net(inner=Module)"
+    net.inner = None  # a child can be removed
+    assert dict(net.named_parameters()).keys() == {"w"} and repr(net) == "Net(inner=NoneType)"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import math
 
 import numpy as np
 import pytest
@@ -28,7 +27,9 @@ def _run(argv):
 def _ptb(path, n, seed):
     """A PTB-format file: lower case, pre-tokenized, <unk> and N, one sentence per line."""
     rng = np.random.default_rng(seed)
-    words = "the company said it 's n't a <unk> of N shares in the market and its profit rose".split()
+    words = (
+        "the company said it 's n't a <unk> of N shares in the market and its profit rose".split()
+    )
     lines = [" " + " ".join(rng.choice(words, rng.integers(4, 15))) + " " for _ in range(n)]
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -37,8 +38,10 @@ def _ptb(path, n, seed):
 @pytest.fixture(scope="module")
 def ptb(tmp_path_factory):
     d = tmp_path_factory.mktemp("ptb")
-    return {s: _ptb(d / f"ptb.{s}.txt", n, i) for i, (s, n) in
-            enumerate((("train", 400), ("valid", 60), ("test", 60)))}
+    return {
+        s: _ptb(d / f"ptb.{s}.txt", n, i)
+        for i, (s, n) in enumerate((("train", 400), ("valid", 60), ("test", 60)))
+    }
 
 
 def test_ptb_lines_are_sentences_and_unk_is_one_token(ptb):
@@ -50,8 +53,15 @@ def test_ptb_lines_are_sentences_and_unk_is_one_token(ptb):
 
 
 def test_stream_batching_at_word_level(ptb):
-    t = LMTask(LMDataConfig(corpus=str(ptb["train"]), valid=str(ptb["valid"]), batching="stream",
-                            batch_size=4, bptt=7))
+    t = LMTask(
+        LMDataConfig(
+            corpus=str(ptb["train"]),
+            valid=str(ptb["valid"]),
+            batching="stream",
+            batch_size=4,
+            bptt=7,
+        )
+    )
     assert t.carries_state and t.train.ndim == 1
     eos = t.vocab.eos_id
     assert (t.train == eos).sum() == 400  # each sentence ended by </s>
@@ -62,10 +72,35 @@ def test_stream_batching_at_word_level(ptb):
 
 def test_train_with_given_splits_reports_test_perplexity(ptb, tmp_path):
     out = tmp_path / "run"
-    code, stdout, err = _run(["train", "lm", "--corpus", ptb["train"], "--valid", ptb["valid"],
-                              "--test", ptb["test"], "--batching", "stream", "--bptt", "10",
-                              "--batch-size", "8", "--hidden-size", "16", "--embed-size", "16",
-                              "--epochs", "2", "--samples", "2", "--out", out, "--no-progress"])
+    code, stdout, err = _run(
+        [
+            "train",
+            "lm",
+            "--corpus",
+            ptb["train"],
+            "--valid",
+            ptb["valid"],
+            "--test",
+            ptb["test"],
+            "--batching",
+            "stream",
+            "--bptt",
+            "10",
+            "--batch-size",
+            "8",
+            "--hidden-size",
+            "16",
+            "--embed-size",
+            "16",
+            "--epochs",
+            "2",
+            "--samples",
+            "2",
+            "--out",
+            out,
+            "--no-progress",
+        ]
+    )
     assert code == 0, err
     assert "test perplexity" in stdout
     code, js, err = _run(["eval", out, "--split", "test", "--json"])
@@ -80,8 +115,9 @@ def test_train_with_given_splits_reports_test_perplexity(ptb, tmp_path):
 
 
 def test_disk_stream_equals_memory_stream(ptb, tmp_path):
-    kw = dict(corpus=str(ptb["train"]), valid=str(ptb["valid"]), batching="stream", batch_size=4,
-              bptt=9)
+    kw = dict(
+        corpus=str(ptb["train"]), valid=str(ptb["valid"]), batching="stream", batch_size=4, bptt=9
+    )
     mem = LMTask(LMDataConfig(**kw))
     disk = LMTask(LMDataConfig(**kw, disk_stream=True, work_dir=str(tmp_path)))
     assert disk.vocab.itos == mem.vocab.itos
@@ -95,7 +131,9 @@ def test_disk_stream_equals_memory_stream(ptb, tmp_path):
 
 def test_format_tokens_keeps_tokens_and_text_tokenizes(tmp_path):
     raw = tmp_path / "raw.txt"
-    raw.write_text("The company's U.S.-based unit didn't say. Dr. Smith agreed, e.g. on prices.\n" * 30)
+    raw.write_text(
+        "The company's U.S.-based unit didn't say. Dr. Smith agreed, e.g. on prices.\n" * 30
+    )
     t = LMTask(LMDataConfig(corpus=str(raw), format="text"))
     toks = set(t.vocab.itos)
     assert {"'s", "u.s.-based", "did", "n't", "dr.", "e.g."} <= toks
@@ -114,10 +152,31 @@ def test_bad_combinations_are_one_line_errors(ptb, tmp_path):
 
 def test_zaremba_preset_sets_its_flags_and_given_flags_win(ptb, tmp_path):
     out = tmp_path / "z"
-    code, _, err = _run(["train", "lm", "--preset", "zaremba-small", "--corpus", ptb["train"],
-                         "--valid", ptb["valid"], "--hidden-size", "8", "--embed-size", "8",
-                         "--epochs", "6", "--lr-decay-start", "2", "--out", out, "--samples", "0",
-                         "--no-progress"])
+    code, _, err = _run(
+        [
+            "train",
+            "lm",
+            "--preset",
+            "zaremba-small",
+            "--corpus",
+            ptb["train"],
+            "--valid",
+            ptb["valid"],
+            "--hidden-size",
+            "8",
+            "--embed-size",
+            "8",
+            "--epochs",
+            "6",
+            "--lr-decay-start",
+            "2",
+            "--out",
+            out,
+            "--samples",
+            "0",
+            "--no-progress",
+        ]
+    )
     assert code == 0, err
     meta = json.loads(np.load(out / "checkpoint.npz")["__meta__"].tobytes())
     m, t, f = meta["model_config"], meta["task_config"], meta["fit"]
@@ -128,4 +187,4 @@ def test_zaremba_preset_sets_its_flags_and_given_flags_win(ptb, tmp_path):
     lrs = [r["lr"] for r in rows if r["kind"] == "eval"]
     # the learning rate of each epoch: 35 for epochs 1-2, then halved after every epoch
     assert lrs == [35.0, 35.0, 17.5, 8.75, 4.375, 2.1875]
-    assert meta["position"]["lr"] == 35.0 * 0.5 ** 5
+    assert meta["position"]["lr"] == 35.0 * 0.5**5

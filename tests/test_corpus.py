@@ -254,20 +254,25 @@ def test_build_from_fake_stdlib(tmp_path):
 def test_stdlib_files_sorted_and_filtered(tmp_path):
     _fake_stdlib(tmp_path)
     rel = [p.relative_to(tmp_path).as_posix() for p in corpus._stdlib_files(tmp_path)]
-    assert rel == ["a.py", "ab.py", "b/__init__.py", "b/c.py", "broken.py", "dup.py",
-                   "latin.py"]
+    assert rel == ["a.py", "ab.py", "b/__init__.py", "b/c.py", "broken.py", "dup.py", "latin.py"]
 
 
 @pytest.mark.parametrize(
     "raw, expected",
     [
-        (":func:`os.path.join` and :class:`~email.message.Message` work", "os.path.join and "
-         "Message work"),
+        (
+            ":func:`os.path.join` and :class:`~email.message.Message` work",
+            "os.path.join and Message work",
+        ),
         ("see :pep:`8` and :rfc:`2822` now", "see PEP 8 and RFC 2822 now"),
-        ("a ``literal`` and `interpreted` and `a link <http://x>`_ too", "a literal and "
-         "interpreted and a link too"),
-        ("**strong** and *emphasis* but not *args or x*y", "strong and emphasis but not *args "
-         "or x*y"),
+        (
+            "a ``literal`` and `interpreted` and `a link <http://x>`_ too",
+            "a literal and interpreted and a link too",
+        ),
+        (
+            "**strong** and *emphasis* but not *args or x*y",
+            "strong and emphasis but not *args or x*y",
+        ),
         ("a footnote [1]_ here", "a footnote here"),
         ("“curly”   quotes\tand  spaces", '"curly" quotes and spaces'),
     ],

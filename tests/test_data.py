@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -37,7 +36,19 @@ def test_tokenize_words_keeps_punctuation():
 def test_tokenize_words_apostrophes_hyphens_numbers():
     toks = tokenize_words("Don't stop: a well-known rule (42 or 3.14)...")
     assert toks == [  # Penn Treebank conventions: contractions split, "..." one token
-        "do", "n't", "stop", ":", "a", "well-known", "rule", "(", "42", "or", "3.14", ")", "...",
+        "do",
+        "n't",
+        "stop",
+        ":",
+        "a",
+        "well-known",
+        "rule",
+        "(",
+        "42",
+        "or",
+        "3.14",
+        ")",
+        "...",
     ]
 
 
@@ -296,8 +307,13 @@ def _check_sentence_batch(inputs, targets, lengths, bos, eos, pad):
 
 
 def test_sentence_batches_shift_and_eos():
-    sents = [np.array([10, 11, 12]), np.array([13]), np.array([], dtype=np.int64),
-             np.array([14, 15]), np.array([16, 17, 18, 19])]
+    sents = [
+        np.array([10, 11, 12]),
+        np.array([13]),
+        np.array([], dtype=np.int64),
+        np.array([14, 15]),
+        np.array([16, 17, 18, 19]),
+    ]
     batches = list(sentence_batches(sents, 2, None, bos_id=2, eos_id=3, pad_id=0))
     assert [b[0].shape[1] for b in batches] == [2, 2, 1]  # last partial batch kept
     for inputs, targets, lengths in batches:

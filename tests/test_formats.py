@@ -96,18 +96,30 @@ def test_ptb_as_lines_gives_the_same_tokens(tmp_path):
 def test_lines_format(tmp_path):
     sents = read_sentences(_write(tmp_path, "lines.txt", LINES))
     assert len(sents) == 6
-    assert sents[1] == ["viewers", "of", "abc", "'s", "monday", "night", "football", "can",
-                        "now", "vote", "during", "the", "game", "."]
-    assert sents[3] == ["dr.", "smith", "said", "the", "u.s.", "unit", "would", "n't", "agree",
-                        "."]
+    assert sents[1] == [
+        "viewers",
+        "of",
+        "abc",
+        "'s",
+        "monday",
+        "night",
+        "football",
+        "can",
+        "now",
+        "vote",
+        "during",
+        "the",
+        "game",
+        ".",
+    ]
+    assert sents[3] == ["dr.", "smith", "said", "the", "u.s.", "unit", "would", "n't", "agree", "."]
     assert read_sentences(LINES, fmt="lines", lower=False)[0][-3:] == ["TV", "set", "."]
 
 
 def test_text_format(tmp_path):
     sents = read_sentences(_write(tmp_path, "prose.txt", PROSE), lower=False)
     assert len(sents) == 9
-    assert sents[3] == ["Later", ",", "Dr.", "Smith", "joined", "them", "as", "a", "partner",
-                        "."]
+    assert sents[3] == ["Later", ",", "Dr.", "Smith", "joined", "them", "as", "a", "partner", "."]
     assert sents[5][-9:] == ["e.g.", "in", "1900", "it", "had", "only", "12", "employees", "."]
     assert sents[6][-5:] == ["the", "U.S.", "and", "abroad", "."]
     assert sents[7] == ["Today", "the", "firm", "is", "run", "by", "J.", "R.", "R.", "Smith", "."]
@@ -118,14 +130,17 @@ def test_text_format(tmp_path):
 def test_unknown_token_mapped_never_split_or_doubled():
     text = "The UNK said UNK, not UNKNOWN.\nA <unk> too.\n"
     sents = read_sentences(text, fmt="lines", unk_token="UNK")
-    assert sents == [["the", "<unk>", "said", "<unk>", ",", "not", "unknown", "."],
-                     ["a", "<unk>", "too", "."]]
+    assert sents == [
+        ["the", "<unk>", "said", "<unk>", ",", "not", "unknown", "."],
+        ["a", "<unk>", "too", "."],
+    ]
     toks = read_sentences("a @@UNK@@ b\n", fmt="lines", unk_token="@@UNK@@")
     assert toks == [["a", "<unk>", "b"]]
     ptb = read_sentences("the <UNK> 's N\n", fmt="tokens", unk_token="<UNK>")
     assert ptb == [["the", "<unk>", "'s", "N"]]
     assert read_sentences("The <UNK> 's N\n", fmt="tokens", unk_token="<UNK>", lower=True) == [
-        ["the", "<unk>", "'s", "n"]]
+        ["the", "<unk>", "'s", "n"]
+    ]
     v = Vocab.build(read_sentences(text, fmt="lines", unk_token="UNK"))
     assert v.itos.count("<unk>") == 1 and "UNK" not in v and "unk" not in v
 

@@ -1,4 +1,5 @@
-"""Tests for rnnkit.functional: softmax / cross-entropy, log_softmax, sigmoid, scatter-add, masks."""
+"""Tests for rnnkit.functional: softmax / cross-entropy, log_softmax, sigmoid, scatter-add,
+masks."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import need
 
 from rnnkit import RnnkitError, gradcheck
 from rnnkit.functional import (
@@ -52,7 +54,9 @@ def test_cross_entropy_gradient_vs_finite_differences():
     mask = np.array([[True, True], [True, False], [False, False]])
     for m in (None, mask):
         _, _, g = softmax_cross_entropy(logits, targets, m)
-        res = gradcheck(lambda: softmax_cross_entropy(logits, targets, m)[0], {"o": logits}, {"o": g})
+        res = gradcheck(
+            lambda m=m: softmax_cross_entropy(logits, targets, m)[0], {"o": logits}, {"o": g}
+        )
         assert res.max_rel_error < 1e-7, str(res)
 
 
@@ -126,11 +130,13 @@ def test_log_softmax_stable_for_huge_logits():
 
 
 def test_log_softmax_matches_scipy():
-    special = pytest.importorskip("scipy.special")
+    special = need("scipy.special")
     rng = np.random.default_rng(4)
     z = rng.standard_normal((3, 4, 6)) * 50
     z[0, 0] += 1e4
-    np.testing.assert_allclose(log_softmax(z), special.log_softmax(z, axis=-1), rtol=1e-13, atol=1e-12)
+    np.testing.assert_allclose(
+        log_softmax(z), special.log_softmax(z, axis=-1), rtol=1e-13, atol=1e-12
+    )
 
 
 def test_log_softmax_keeps_dtype_and_input():
@@ -206,18 +212,23 @@ def test_scatter_add_is_adjoint_of_gather():
     ids = rng.integers(0, 6, 10)
     g = rng.standard_normal((10, 3))
     # <table[ids], g> = <table, scatter_add(ids, g)>
-    assert np.sum(table[ids] * g) == pytest.approx(np.sum(table * scatter_add_rows(6, ids, g)), rel=1e-12)
+    assert np.sum(table[ids] * g) == pytest.approx(
+        np.sum(table * scatter_add_rows(6, ids, g)), rel=1e-12
+    )
 
 
 # ------------------------------------------------------------------------------------ masks
 def test_lengths_to_mask():
     m = lengths_to_mask(np.array([3, 1, 0, 4]), 4)
-    expected = np.array([
-        [1, 1, 0, 1],
-        [1, 0, 0, 1],
-        [1, 0, 0, 1],
-        [0, 0, 0, 1],
-    ], bool)
+    expected = np.array(
+        [
+            [1, 1, 0, 1],
+            [1, 0, 0, 1],
+            [1, 0, 0, 1],
+            [0, 0, 0, 1],
+        ],
+        bool,
+    )
     assert m.dtype == bool and m.shape == (4, 4)
     np.testing.assert_array_equal(m, expected)
     np.testing.assert_array_equal(m.sum(0), [3, 1, 0, 4])

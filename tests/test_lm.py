@@ -3,7 +3,6 @@ state, truncated BPTT), padded batches versus sentences alone, sampling and inpu
 
 from __future__ import annotations
 
-import importlib
 import math
 
 import numpy as np
@@ -16,20 +15,10 @@ from rnnkit.optim import make_optimizer
 CELLS = ("rnn", "lstm", "gru")
 
 
-def _need_cell(cell: str) -> None:
-    """Skip LSTM/GRU tests while their layer modules do not import yet (written concurrently)."""
-    if cell == "rnn":
-        return
-    try:
-        importlib.import_module(f"rnnkit.layers.{cell}")
-    except Exception as exc:  # ImportError, or a half-written module
-        pytest.skip(f"rnnkit.layers.{cell} does not import yet: {type(exc).__name__}: {exc}")
-
-
 def _model(cell="rnn", V=7, D=3, H=4, dtype="float64", seed=0) -> LanguageModel:
-    _need_cell(cell)
-    return LanguageModel(LMConfig(vocab_size=V, embed_size=D, hidden_size=H, cell=cell,
-                                  dtype=dtype, seed=seed))
+    return LanguageModel(
+        LMConfig(vocab_size=V, embed_size=D, hidden_size=H, cell=cell, dtype=dtype, seed=seed)
+    )
 
 
 def _copy(d):
@@ -133,13 +122,20 @@ def test_bptt_truncate_full_when_k_ge_T_and_different_when_small():
             nll_k, n_k, g_k, s_k = _lag(model, inp, tgt, lens, bptt_truncate=k)
             assert nll_k == nll_f and n_k == n_f
             for name in g_full:
-                np.testing.assert_allclose(g_k[name], g_full[name], rtol=1e-12, atol=1e-15, err_msg=name)
+                np.testing.assert_allclose(
+                    g_k[name], g_full[name], rtol=1e-12, atol=1e-15, err_msg=name
+                )
         nll_1, _, g_1, _ = _lag(model, inp, tgt, lens, bptt_truncate=1)
         assert nll_1 == nll_f  # truncation changes the gradient, never the loss
-        # output layer and embedding rows reached only at step t are unaffected; recurrent weights differ
+        # output layer and embedding rows reached only at step t are unaffected; recurrent weights
+        # differ
         np.testing.assert_allclose(g_1["out.weight"], g_full["out.weight"], rtol=1e-12, atol=1e-15)
-        assert not np.allclose(g_1["rnn.weight_hh_l0"], g_full["rnn.weight_hh_l0"], rtol=1e-3, atol=1e-8)
-        assert not np.allclose(g_1["rnn.weight_ih_l0"], g_full["rnn.weight_ih_l0"], rtol=1e-3, atol=1e-8)
+        assert not np.allclose(
+            g_1["rnn.weight_hh_l0"], g_full["rnn.weight_hh_l0"], rtol=1e-3, atol=1e-8
+        )
+        assert not np.allclose(
+            g_1["rnn.weight_ih_l0"], g_full["rnn.weight_ih_l0"], rtol=1e-3, atol=1e-8
+        )
 
 
 def test_padded_batch_equals_sentences_alone():
@@ -157,7 +153,7 @@ def test_padded_batch_equals_sentences_alone():
     assert n == lengths.sum()
     tot_nll, tot_g, finals = 0.0, {k: np.zeros_like(v) for k, v in g.items()}, []
     for b, L in enumerate(lengths):
-        nb, mb, gb, sb = _lag(model, inp[:L, b:b + 1], tgt[:L, b:b + 1])
+        nb, mb, gb, sb = _lag(model, inp[:L, b : b + 1], tgt[:L, b : b + 1])
         assert mb == L
         tot_nll += nb
         for k in gb:
@@ -210,10 +206,13 @@ def test_sample_never_emits_banned_ids(cell):
 @pytest.mark.parametrize("cell", CELLS)
 def test_top_k_1_is_greedy_argmax(cell):
     model = _model(cell, V=20, D=5, H=7, dtype="float64", seed=7)
-    model.out.weight *= 6.0  # assignment copies into the one array  # a peaked distribution, so greedy is not trivially constant
+    # assignment copies into the one array; a peaked distribution, so greedy is not trivially
+    # constant
+    model.out.weight *= 6.0
     for start_id in (0, 3, 11):
-        out = model.sample(np.array([start_id]), 12, np.random.default_rng(start_id), top_k=1,
-                           temperature=1.7)
+        out = model.sample(
+            np.array([start_id]), 12, np.random.default_rng(start_id), top_k=1, temperature=1.7
+        )
         assert out[:, 0].tolist() == _greedy_reference(model, start_id, 12)
     # parallel rows are independent of each other
     out = model.sample(np.array([0, 3, 11]), 12, np.random.default_rng(1), top_k=1)
@@ -294,8 +293,9 @@ def test_chunked_stream_bptt(cell):
     rng = np.random.default_rng(5)
     V, B = 9, 2
     stream = rng.integers(0, V, 2 * 13 + 2)
-    model = LanguageModel(LMConfig(vocab_size=V, embed_size=3, hidden_size=4, cell=cell,
-                                   dtype="float64", seed=1))
+    model = LanguageModel(
+        LMConfig(vocab_size=V, embed_size=3, hidden_size=4, cell=cell, dtype="float64", seed=1)
+    )
 
     def chunked(k):
         total, n_all, state = None, 0, None
@@ -306,7 +306,7 @@ def test_chunked_stream_bptt(cell):
             n_all += n
         return {name: v / n_all for name, v in total.items()}
 
-    (inp, tgt), = list(stream_batches(stream, B, 100))
+    ((inp, tgt),) = list(stream_batches(stream, B, 100))
     _, _, full, _ = _lag(model, inp, tgt)
     T = inp.shape[0]
     for k in (T, T + 5):
@@ -329,3 +329,31 @@ def test_chunked_stream_bptt(cell):
         n_all += n
     for name in g:
         np.testing.assert_allclose(g[name], acc[name] / n_all, rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_a_state_with_the_wrong_number_of_arrays_is_an_rnnkit_error(cell):
+    """state0 / h0 with too few or too many arrays: a one-line RnnkitError from the layer, the
+    step-level API and the language model alike (never a bare IndexError)."""
+    from rnnkit.layers.stepper import StepFunction, Stepper
+
+    model = _model(cell)
+    layer, B, H = model.rnn, 2, 4
+    n = layer.cell.n_states
+    h = np.zeros((1, B, H))
+    ids = np.zeros((3, B), np.int64)
+    x = np.zeros((3, B, 3))
+    for k in (0, 1, 2, 3):
+        if k == n:
+            continue
+        bad = tuple(h for _ in range(k))
+        for call in (
+            lambda s: layer.forward(x, s),
+            lambda s: StepFunction(layer).forward(x[0], s),
+            lambda s: Stepper(layer, B, state0=s),
+            lambda s: model.nll(ids, ids, None, s),
+            lambda s: model.loss_and_grads((ids, ids, None), s),
+        ):
+            with pytest.raises(RnnkitError) as info:
+                call(bad)
+            assert "\n" not in str(info.value)

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import have, need
 
 from rnnkit.errors import RnnkitError
 from rnnkit.gradcheck import gradcheck
 from rnnkit.layers import GRU, LSTM, _fast
 
 KINDS = ("lstm", "gru")
-PATHS = [False, pytest.param(True, marks=pytest.mark.skipif(not _fast.AVAILABLE,
-                                                             reason="numba not installed"))]
+PATHS = [
+    False,
+    pytest.param(True, marks=pytest.mark.needs("numba")),
+]
 
 
 @pytest.fixture
@@ -57,8 +60,9 @@ class Problem:
 
     def loss(self, layer):
         y, sn = layer.forward(self.x, pack(self.kind, self.s0), lengths=self.lengths)
-        return float((y * self.R).sum() + sum((s * r).sum() for s, r in zip(unpack(self.kind, sn),
-                                                                              self.Rs)))
+        return float(
+            (y * self.R).sum() + sum((s * r).sum() for s, r in zip(unpack(self.kind, sn), self.Rs))
+        )
 
     def grads(self, layer, k=None):
         layer.forward(self.x, pack(self.kind, self.s0), lengths=self.lengths)
@@ -71,8 +75,9 @@ class Problem:
 # ----------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("fast", PATHS)
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("T,B,lengths", [(1, 1, None), (4, 1, None), (5, 3, [5, 2, 1]),
-                                         (3, 2, None)])
+@pytest.mark.parametrize(
+    "T,B,lengths", [(1, 1, None), (4, 1, None), (5, 3, [5, 2, 1]), (3, 2, None)]
+)
 def test_gradcheck_full_bptt(kind, T, B, lengths, fast, fast_path):
     fast_path(fast)
     I, H = 3, 4
@@ -112,26 +117,26 @@ def truncated_reference(kind, layer, p: Problem, k: int):
     grads = {n: np.zeros_like(v) for n, v in layer.params.items()}
     for b in range(B):
         L = int(lengths[b])
-        xb = p.x[:L, b: b + 1]
+        xb = p.x[:L, b : b + 1]
         # the true states of this sequence: S[j] = state after step j - 1 (S[0] initial)
-        S = [tuple(s[:, b: b + 1] for s in p.s0)]
+        S = [tuple(s[:, b : b + 1] for s in p.s0)]
         for t in range(L):
-            _, sn = layer.forward(xb[t: t + 1], pack(kind, S[-1]))
+            _, sn = layer.forward(xb[t : t + 1], pack(kind, S[-1]))
             S.append(unpack(kind, sn))
         for t in range(L):
             s0 = max(0, t - k)
-            layer.forward(xb[s0: t + 1], pack(kind, S[s0]))
+            layer.forward(xb[s0 : t + 1], pack(kind, S[s0]))
             dy = np.zeros((t + 1 - s0, 1, H))
             dy[-1] = p.R[t, b]
             last = t == L - 1
-            dsn = tuple(r[:, b: b + 1] if last else np.zeros((1, 1, H)) for r in p.Rs)
+            dsn = tuple(r[:, b : b + 1] if last else np.zeros((1, 1, H)) for r in p.Rs)
             dxs, dss = layer.backward(dy, pack(kind, dsn), bptt_truncate=None)
-            dx[s0: t + 1, b: b + 1] += dxs
+            dx[s0 : t + 1, b : b + 1] += dxs
             for n in grads:
                 grads[n] += layer.grads[n]
             if s0 == 0 and t < k:
                 for acc, d in zip(ds0, unpack(kind, dss)):
-                    acc[:, b: b + 1] += d
+                    acc[:, b : b + 1] += d
     return dx, ds0, grads
 
 
@@ -181,9 +186,13 @@ def torch_run(torch, tm, kind, x, s0, R, Rs):
     sn = tuple(sn) if kind == "lstm" else (sn,)
     loss = (y * torch.tensor(R)).sum() + sum((s * torch.tensor(r)).sum() for s, r in zip(sn, Rs))
     loss.backward()
-    return (y.detach().numpy(), [s.detach().numpy() for s in sn], xt.grad.numpy(),
-            [s.grad.numpy() for s in st],
-            {n: prm.grad.numpy().copy() for n, prm in tm.named_parameters()})
+    return (
+        y.detach().numpy(),
+        [s.detach().numpy() for s in sn],
+        xt.grad.numpy(),
+        [s.grad.numpy() for s in st],
+        {n: prm.grad.numpy().copy() for n, prm in tm.named_parameters()},
+    )
 
 
 def torch_module(torch, kind, I, H, bias=True):
@@ -195,7 +204,7 @@ def torch_module(torch, kind, I, H, bias=True):
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("bias", [True, False])
 def test_torch_parity(kind, bias, fast, fast_path):
-    torch = pytest.importorskip("torch")
+    torch = need("torch")
     fast_path(fast)
     T, B, I, H = 7, 4, 5, 6
     tm = torch_module(torch, kind, I, H, bias)
@@ -219,7 +228,7 @@ def test_torch_parity(kind, bias, fast, fast_path):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_torch_parity_zero_state_and_no_state_grads(kind):
-    torch = pytest.importorskip("torch")
+    torch = need("torch")
     T, B, I, H = 5, 2, 3, 4
     tm = torch_module(torch, kind, I, H)
     layer = make(kind, I, H)
@@ -240,7 +249,7 @@ def test_torch_parity_zero_state_and_no_state_grads(kind):
 @pytest.mark.parametrize("kind", KINDS)
 def test_torch_parity_ragged(kind, fast, fast_path):
     """Each sequence of a padded batch gives what torch gives on that sequence alone."""
-    torch = pytest.importorskip("torch")
+    torch = need("torch")
     fast_path(fast)
     T, B, I, H = 6, 3, 3, 5
     lengths = np.array([6, 2, 4])
@@ -253,17 +262,23 @@ def test_torch_parity_ragged(kind, fast, fast_path):
     tol = dict(rtol=1e-10, atol=1e-12)
     gsum = {n: 0.0 for n in layer.grads}
     for b, L in enumerate(lengths):
-        ty, tsn, tdx, tds0, tg = torch_run(torch, tm, kind, p.x[:L, b: b + 1],
-                                           [s[:, b: b + 1] for s in p.s0], p.R[:L, b: b + 1],
-                                           [r[:, b: b + 1] for r in p.Rs])
-        np.testing.assert_allclose(y[:L, b: b + 1], ty, **tol)
+        ty, tsn, tdx, tds0, tg = torch_run(
+            torch,
+            tm,
+            kind,
+            p.x[:L, b : b + 1],
+            [s[:, b : b + 1] for s in p.s0],
+            p.R[:L, b : b + 1],
+            [r[:, b : b + 1] for r in p.Rs],
+        )
+        np.testing.assert_allclose(y[:L, b : b + 1], ty, **tol)
         assert np.all(y[L:, b] == 0.0)  # padded outputs are zeros
         for a, t in zip(unpack(kind, sn), tsn):
-            np.testing.assert_allclose(a[:, b: b + 1], t, **tol)
-        np.testing.assert_allclose(dx[:L, b: b + 1], tdx, **tol)
+            np.testing.assert_allclose(a[:, b : b + 1], t, **tol)
+        np.testing.assert_allclose(dx[:L, b : b + 1], tdx, **tol)
         assert np.all(dx[L:, b] == 0.0)
         for a, t in zip(unpack(kind, ds0), tds0):
-            np.testing.assert_allclose(a[:, b: b + 1], t, **tol)
+            np.testing.assert_allclose(a[:, b : b + 1], t, **tol)
         for n in gsum:
             gsum[n] = gsum[n] + tg[n]
     for n in gsum:
@@ -278,8 +293,8 @@ def test_lstm_forget_bias_init():
         if n != "bias_ih_l0":
             np.testing.assert_array_equal(base.params[n], fb.params[n])
     d = fb.params["bias_ih_l0"] - base.params["bias_ih_l0"]
-    np.testing.assert_allclose(d[H: 2 * H], 1.0, rtol=1e-6)
-    assert np.all(d[:H] == 0) and np.all(d[2 * H:] == 0)
+    np.testing.assert_allclose(d[H : 2 * H], 1.0, rtol=1e-6)
+    assert np.all(d[:H] == 0) and np.all(d[2 * H :] == 0)
     assert fb.forget_bias == 1.0
     with pytest.raises(RnnkitError):
         LSTM(3, 4, bias=False, forget_bias=1.0)
@@ -290,9 +305,17 @@ def test_lstm_forget_bias_init():
 def test_shapes_and_names_match_torch_layout():
     lstm, gru = LSTM(3, 5), GRU(3, 5)
     assert {n: p.shape for n, p in lstm.params.items()} == {
-        "weight_ih_l0": (20, 3), "weight_hh_l0": (20, 5), "bias_ih_l0": (20,), "bias_hh_l0": (20,)}
+        "weight_ih_l0": (20, 3),
+        "weight_hh_l0": (20, 5),
+        "bias_ih_l0": (20,),
+        "bias_hh_l0": (20,),
+    }
     assert {n: p.shape for n, p in gru.params.items()} == {
-        "weight_ih_l0": (15, 3), "weight_hh_l0": (15, 5), "bias_ih_l0": (15,), "bias_hh_l0": (15,)}
+        "weight_ih_l0": (15, 3),
+        "weight_hh_l0": (15, 5),
+        "bias_ih_l0": (15,),
+        "bias_hh_l0": (15,),
+    }
     assert gru.cell.bias_hh_in_xp == slice(0, 10) and gru.cell.hh_rows(5) == slice(10, 15)
     assert lstm.cell.hh_rows(5) is None
 
@@ -307,7 +330,7 @@ def run_all(kind, layer, p, k=None):
     return [y, *unpack(kind, sn), dx, *unpack(kind, ds0), *grads]
 
 
-@pytest.mark.skipif(not _fast.AVAILABLE, reason="numba not installed")
+@pytest.mark.needs("numba")
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("case", ["full", "ragged", "truncated", "ragged-truncated"])
@@ -328,10 +351,11 @@ def test_numba_matches_numpy(kind, dtype, case, fast_path):
         assert float(np.abs(a - r).max()) <= rtol * scale
 
 
-@pytest.mark.skipif(not _fast.AVAILABLE, reason="numba not installed")
+@pytest.mark.needs("numba")
 def test_fast_tanh32_within_one_ulp():
-    x = np.concatenate([np.linspace(-12, 12, 200001), np.geomspace(1e-30, 1.0, 2001),
-                        [0.0, -0.0, np.inf, -np.inf]]).astype(np.float32)
+    x = np.concatenate(
+        [np.linspace(-12, 12, 200001), np.geomspace(1e-30, 1.0, 2001), [0.0, -0.0, np.inf, -np.inf]]
+    ).astype(np.float32)
     got = _fast.tanh32_reference(x)
     exact = np.tanh(x.astype(np.float64)).astype(np.float32)
     ulps = np.abs(got.view(np.int32).astype(np.int64) - exact.view(np.int32).astype(np.int64))
@@ -367,8 +391,9 @@ def test_env_var_turns_the_fast_path_off():
     code = "from rnnkit.layers import _fast; print(_fast.ENABLED, _fast.kernels() is None)"
     env = dict(os.environ, RNNKIT_NO_NUMBA="1")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True, cwd=root)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd=root
+    )
     assert out.stdout.split() == ["False", "True"]
 
 
@@ -378,7 +403,7 @@ def test_switch(fast_path):
     layer = LSTM(2, 3)
     layer.forward(np.zeros((2, 1, 2), np.float32))
     assert layer.last_cache().buf["fast"] is None
-    if _fast.AVAILABLE:
+    if have("numba"):
         fast_path(True)
         assert _fast.kernels() is _fast
         layer.forward(np.zeros((2, 1, 2), np.float32))

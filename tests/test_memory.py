@@ -17,8 +17,10 @@ from rnnkit.layers.dense import linear_backward, linear_forward
 from rnnkit.layers.recurrent import recurrent_backward, recurrent_forward
 
 KINDS = ("rnn", "relu", "lstm", "gru")
-PATHS = [False, pytest.param(True, marks=pytest.mark.skipif(not _fast.AVAILABLE,
-                                                             reason="numba not installed"))]
+PATHS = [
+    False,
+    pytest.param(True, marks=pytest.mark.needs("numba")),
+]
 TWICE = "backward called twice after one forward"
 
 
@@ -32,8 +34,9 @@ def fast_path():
 
 def make(kind, I, H, dtype="float64", **kw):
     if kind in ("rnn", "relu"):
-        return RNN(I, H, nonlinearity="relu" if kind == "relu" else "tanh", seed=3, dtype=dtype,
-                   **kw)
+        return RNN(
+            I, H, nonlinearity="relu" if kind == "relu" else "tanh", seed=3, dtype=dtype, **kw
+        )
     return (LSTM if kind == "lstm" else GRU)(I, H, seed=3, dtype=dtype, **kw)
 
 
@@ -90,7 +93,9 @@ def test_second_backward_raises_unless_retained(kind, fast, fast_path):
 def test_engine_consumes_and_frees_the_cache(kind):
     layer = make(kind, 3, 4)
     x, _, dy, _ = inputs(layer, 5, 2)
-    y, s_n, cache = recurrent_forward(layer.cell, layer.weights(), x, None, hidden_size=4, dtype=layer.dtype)
+    y, s_n, cache = recurrent_forward(
+        layer.cell, layer.weights(), x, None, hidden_size=4, dtype=layer.dtype
+    )
     assert not any(np.shares_memory(s, S) for s in s_n for S in cache.S)  # copies
     recurrent_backward(layer.cell, layer.weights(), cache, dy, retain_cache=True)
     assert not cache.consumed and cache.S and cache.buf
@@ -170,7 +175,9 @@ def test_without_bias_and_without_dy(kind):
     res = []
     for retain in (True, False):
         layer.forward(x, s0)
-        res.append(flat(layer.backward(None, dsn, retain_cache=retain)) + list(layer.grads.values()))
+        res.append(
+            flat(layer.backward(None, dsn, retain_cache=retain)) + list(layer.grads.values())
+        )
         layer.forward(x, s0)
         res[-1] += flat(layer.backward(np.zeros_like(dy), dsn, retain_cache=retain))
     assert len(res[0]) == len(res[1])
@@ -182,15 +189,20 @@ def test_without_bias_and_without_dy(kind):
 def cached_bytes(cache, params) -> int:
     """nbytes of the cache's own arrays (S and buf), skipping any that alias a parameter."""
     arrays = list(cache.S) + [v for v in cache.buf.values() if isinstance(v, np.ndarray)]
-    return sum(a.nbytes for a in {id(a): a for a in arrays}.values()
-               if not any(np.shares_memory(a, p) for p in params.values()))
+    return sum(
+        a.nbytes
+        for a in {id(a): a for a in arrays}.values()
+        if not any(np.shares_memory(a, p) for p in params.values())
+    )
 
 
 def training_step(layer, x, tgt, Wo, bo):
     """forward, output layer, summed cross-entropy, backward; only outputs kept (like a careful
     training loop, and ``benchmarks/bench_step.py --memory``)."""
     T, B, I = x.shape
-    y, _, cache = recurrent_forward(layer.cell, layer.weights(), x, None, hidden_size=layer.hidden_size, dtype=layer.dtype)
+    y, _, cache = recurrent_forward(
+        layer.cell, layer.weights(), x, None, hidden_size=layer.hidden_size, dtype=layer.dtype
+    )
     logits = linear_forward(y, Wo, bo)
     _, _, dlogits = softmax_cross_entropy(logits, tgt, inplace=True)
     del logits
@@ -212,7 +224,9 @@ def test_training_step_peak_within_1_6x_cached(kind, fast, fast_path):
     Wo = rng.uniform(-0.1, 0.1, (O, H)).astype(np.float32)
     bo = np.zeros(O, np.float32)
     training_step(layer, x, tgt, Wo, bo)  # warm: JIT, first-call allocations
-    y, _, cache = recurrent_forward(layer.cell, layer.weights(), x, None, hidden_size=H, dtype=np.float32)
+    y, _, cache = recurrent_forward(
+        layer.cell, layer.weights(), x, None, hidden_size=H, dtype=np.float32
+    )
     need = cached_bytes(cache, layer.weights()) + linear_forward(y, Wo, bo).nbytes
     del y, cache
     gc.collect()

@@ -8,7 +8,8 @@ time budget spent on one rank stops both, a SIGTERM to one rank saves the positi
 rank killed with SIGKILL ends the job in bounded time with the last checkpoint intact, and a
 checkpoint of two ranks resumes in one process.
 
-Without mpirun or mpi4py the MPI tests are skipped, saying why; under CI (CI=true) they fail.
+Without mpirun or mpi4py the MPI tests are skipped, saying why; under RNNKIT_REQUIRE_OPTIONAL=1
+(set by ``.ci/run``) they fail.
 """
 
 from __future__ import annotations
@@ -27,17 +28,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import missing
 
 from rnnkit.cli import main
 from rnnkit.models.lm import LanguageModel, LMConfig
-from rnnkit.parallel import (SERIAL, block, join_state, rank_generators, split_batch,
-                             split_state)
+from rnnkit.parallel import SERIAL, block, join_state, rank_generators, split_batch, split_state
 from rnnkit.tasks.base import Task
 from rnnkit.tasks.lm import LMDataConfig, LMTask
 
 ROOT = Path(__file__).resolve().parents[1]
-WORDS = ("the cat dog sat on a mat and ran to big red house of my friend who saw it "
-         "there was one small bird in tree near our old garden").split()
+WORDS = (
+    "the cat dog sat on a mat and ran to big red house of my friend who saw it "
+    "there was one small bird in tree near our old garden"
+).split()
 
 
 def _run(argv):
@@ -62,19 +65,52 @@ def corpora(tmp_path_factory):
 
 
 def _word_args(corpus, out, **kw):
-    a = {"--level": "word", "--corpus": corpus, "--format": "lines", "--vocab-size": 60,
-         "--batch-size": 7, "--embed-size": 8, "--hidden-size": 12, "--epochs": 2,
-         "--log-every": 5, "--out": out}
+    a = {
+        "--level": "word",
+        "--corpus": corpus,
+        "--format": "lines",
+        "--vocab-size": 60,
+        "--batch-size": 7,
+        "--embed-size": 8,
+        "--hidden-size": 12,
+        "--epochs": 2,
+        "--log-every": 5,
+        "--out": out,
+    }
     a.update(kw)
-    return ["train", "lm", *[str(x) for kv in a.items() for x in kv], "--no-progress", "--samples", "0"]
+    return [
+        "train",
+        "lm",
+        *[str(x) for kv in a.items() for x in kv],
+        "--no-progress",
+        "--samples",
+        "0",
+    ]
 
 
 def _char_args(corpus, out, **kw):
-    a = {"--level": "char", "--corpus": corpus, "--batch-size": 6, "--bptt": 16,
-         "--embed-size": 8, "--hidden-size": 12, "--cell": "rnn", "--dtype": "float64",
-         "--epochs": 2, "--log-every": 5, "--out": out}
+    a = {
+        "--level": "char",
+        "--corpus": corpus,
+        "--batch-size": 6,
+        "--bptt": 16,
+        "--embed-size": 8,
+        "--hidden-size": 12,
+        "--cell": "rnn",
+        "--dtype": "float64",
+        "--epochs": 2,
+        "--log-every": 5,
+        "--out": out,
+    }
     a.update(kw)
-    return ["train", "lm", *[str(x) for kv in a.items() for x in kv], "--no-progress", "--samples", "0"]
+    return [
+        "train",
+        "lm",
+        *[str(x) for kv in a.items() for x in kv],
+        "--no-progress",
+        "--samples",
+        "0",
+    ]
 
 
 def _params(out) -> dict:
@@ -144,8 +180,14 @@ def test_default_shard_of_an_unreadable_batch_is_rank_0s_alone():
 
 def _lm_task(level, corpora):
     words, chars = corpora
-    cfg = LMDataConfig(level=level, corpus=str(words if level == "word" else chars), format="lines"
-                       if level == "word" else "auto", vocab_size=60, batch_size=7, bptt=9)
+    cfg = LMDataConfig(
+        level=level,
+        corpus=str(words if level == "word" else chars),
+        format="lines" if level == "word" else "auto",
+        vocab_size=60,
+        batch_size=7,
+        bptt=9,
+    )
     task = LMTask(cfg)
     model = task.build_model(LMConfig(embed_size=6, hidden_size=5, cell="lstm", dtype="float64"))
     return task, model
@@ -155,6 +197,7 @@ def _lm_task(level, corpora):
 def no_numba(monkeypatch):
     """The NumPy path of the gated cells (no JIT compile in a short test)."""
     import rnnkit.layers._fast as fast
+
     monkeypatch.setattr(fast, "ENABLED", False)
 
 
@@ -177,8 +220,11 @@ def test_lm_shards_add_up_to_the_whole_batch(level, corpora, no_numba):
             c = task.shard_carry(carry, r, K) if task.carries_state else None
             o = model.loss_and_grads(part, c)
             loss, n = loss + o.loss_sum, n + o.count
-            g = {k: v.copy() for k, v in o.grads.items()} if g is None else \
-                {k: g[k] + o.grads[k] for k in g}
+            g = (
+                {k: v.copy() for k, v in o.grads.items()}
+                if g is None
+                else {k: g[k] + o.grads[k] for k in g}
+            )
             states.append(o.carry)
             if level == "word":  # padded only to its own longest sentence
                 assert part[0].shape[0] == part[2].max()
@@ -199,8 +245,12 @@ def test_state_blocks_round_trip():
 
 
 def test_each_rank_draws_its_own_dropout_masks():
-    models = [LanguageModel(LMConfig(vocab_size=9, embed_size=3, hidden_size=4, num_layers=2,
-                                     dropout=0.5)) for _ in range(3)]
+    models = [
+        LanguageModel(
+            LMConfig(vocab_size=9, embed_size=3, hidden_size=4, num_layers=2, dropout=0.5)
+        )
+        for _ in range(3)
+    ]
     assert [rank_generators(m, 5, r, 2) for m, r in zip(models, (0, 1, 0))] == [1, 1, 1]
     draws = [m.rnn._drop_rng.random(4) for m in models]
     assert not np.array_equal(draws[0], draws[1]) and np.array_equal(draws[0], draws[2])
@@ -208,10 +258,13 @@ def test_each_rank_draws_its_own_dropout_masks():
 
 def test_serial_path_never_imports_mpi4py():
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OMPI_", "PMI", "MV2_"))}
-    code = ("import sys; from rnnkit.parallel import world, SERIAL; "
-            "print(world() is SERIAL, 'mpi4py' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=60)
+    code = (
+        "import sys; from rnnkit.parallel import world, SERIAL; "
+        "print(world() is SERIAL, 'mpi4py' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     assert out.stdout.split() == ["True", "False"], out.stderr
 
 
@@ -227,30 +280,36 @@ def test_mpirun_without_mpi4py_is_a_one_line_error(monkeypatch, tmp_path, corpor
 
 # ============================================================================ under mpirun
 def _mpirun() -> list[str]:
-    """The mpirun command line prefix, or skip (fail under CI) saying what is missing."""
+    """The mpirun command line prefix, or skip (fail under RNNKIT_REQUIRE_OPTIONAL=1) saying
+    what is missing."""
     exe = shutil.which("mpirun")
-    missing = None
     if exe is None:
-        missing = "mpirun is not installed (Debian: apt-get install openmpi-bin libopenmpi-dev)"
-    else:
-        probe = subprocess.run([sys.executable, "-c", "from mpi4py import MPI"], capture_output=True,
-                               env=_mpi_env(), timeout=60)
-        if probe.returncode != 0:
-            missing = "mpi4py is not installed or finds no MPI library (pip install 'rnnkit[mpi]')"
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"MPI tests must run in CI: {missing}")
-        pytest.skip(missing)
+        missing("mpirun is not installed (Debian: apt-get install openmpi-bin libopenmpi-dev)")
+    probe = subprocess.run(
+        [sys.executable, "-c", "from mpi4py import MPI"],
+        capture_output=True,
+        env=_mpi_env(),
+        timeout=60,
+    )
+    if probe.returncode != 0:
+        missing("mpi4py is not installed or finds no MPI library (pip install 'rnnkit[mpi]')")
     ver = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60).stdout
     # Open MPI: run 2 ranks even where it counts fewer cores
     return [exe, "--oversubscribe"] if "Open MPI" in ver else [exe]
 
 
 def _mpi_env(tag: str = "") -> dict:
-    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-               PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               RNNKIT_THREADS="1", RNNKIT_TEST_TAG=tag, RNNKIT_NO_NUMBA="1",
-               OMPI_MCA_btl="self,vader", OMPI_MCA_mpi_yield_when_idle="1")
+    env = dict(
+        os.environ,
+        OMPI_ALLOW_RUN_AS_ROOT="1",
+        OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+        PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        RNNKIT_THREADS="1",
+        RNNKIT_TEST_TAG=tag,
+        RNNKIT_NO_NUMBA="1",
+        OMPI_MCA_btl="self,vader",
+        OMPI_MCA_mpi_yield_when_idle="1",
+    )
     return env
 
 
@@ -259,8 +318,14 @@ def _rank_cmd(argv) -> list[str]:
 
 
 def _mpi(argv, n=2, timeout=120):
-    r = subprocess.run([*_mpirun(), "-n", str(n), *_rank_cmd(argv)], env=_mpi_env(), cwd=ROOT,
-                       capture_output=True, text=True, timeout=timeout)
+    r = subprocess.run(
+        [*_mpirun(), "-n", str(n), *_rank_cmd(argv)],
+        env=_mpi_env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     return r.returncode, r.stdout, r.stderr
 
 
@@ -312,8 +377,9 @@ def test_two_ranks_match_one_process_word_level_ragged(corpora, tmp_path):
         assert a["step"] == b["step"] and a[key] == pytest.approx(b[key], rel=1e-5)
     assert out.count("held-out loss") == out1.count("held-out loss") == 2  # printed once
     assert "held-out perplexity" in out
-    assert sorted(p.name for p in (tmp_path / "k2").iterdir()) == \
-        sorted(p.name for p in (tmp_path / "k1").iterdir())
+    assert sorted(p.name for p in (tmp_path / "k2").iterdir()) == sorted(
+        p.name for p in (tmp_path / "k1").iterdir()
+    )
 
 
 def test_two_ranks_match_one_process_char_level(corpora, char_serial, tmp_path):
@@ -324,19 +390,30 @@ def test_two_ranks_match_one_process_char_level(corpora, char_serial, tmp_path):
     _assert_close(_params(tmp_path / "k2"), _params(char_serial), 1e-10)
     ev2 = [r for r in _rows(tmp_path / "k2") if r["kind"] == "eval"]
     ev1 = [r for r in _rows(char_serial) if r["kind"] == "eval"]
-    assert [r["valid_loss"] for r in ev2] == pytest.approx([r["valid_loss"] for r in ev1], rel=1e-10)
+    assert [r["valid_loss"] for r in ev2] == pytest.approx(
+        [r["valid_loss"] for r in ev1], rel=1e-10
+    )
 
 
 def test_time_budget_spent_on_one_rank_stops_both_then_resumes_in_one_process(
-        corpora, char_serial, tmp_path):
+    corpora, char_serial, tmp_path
+):
     """Only rank 0 has a time budget (mpirun's MPMD form gives the ranks different flags): it is
     spent after the first step, and rank 1, which would train for 1000 epochs, stops with it. The
     checkpoint holds both ranks' columns of the carried state; one process resumes it and ends
     where an uninterrupted run ends."""
     out = tmp_path / "k2"
     base = _char_args(corpora[1], out, **{"--epochs": 1000})
-    cmd = [*_mpirun(), "-n", "1", *_rank_cmd([*base, "--time-budget", "1e-9"]),
-           ":", "-n", "1", *_rank_cmd(base)]
+    cmd = [
+        *_mpirun(),
+        "-n",
+        "1",
+        *_rank_cmd([*base, "--time-budget", "1e-9"]),
+        ":",
+        "-n",
+        "1",
+        *_rank_cmd(base),
+    ]
     r = subprocess.run(cmd, env=_mpi_env(), cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     pos = _meta(out)["position"]
@@ -344,8 +421,22 @@ def test_time_budget_spent_on_one_rank_stops_both_then_resumes_in_one_process(
     with np.load(out / "checkpoint.npz") as z:
         assert z["carry/0"].shape[1] == 6  # (layers, all 6 columns, hidden)
     assert _rows(out)[-1].get("partial_epoch") is True
-    code, _, err = _run(["train", "lm", "--out", out, "--resume", "--epochs", 2,
-                         "--time-budget", 1000, "--no-progress", "--samples", 0])
+    code, _, err = _run(
+        [
+            "train",
+            "lm",
+            "--out",
+            out,
+            "--resume",
+            "--epochs",
+            2,
+            "--time-budget",
+            1000,
+            "--no-progress",
+            "--samples",
+            0,
+        ]
+    )
     assert code == 0, err
     _assert_close(_params(out), _params(char_serial), 1e-10)
 
@@ -359,11 +450,19 @@ def test_sigterm_to_one_rank_saves_for_both_and_sigkill_ends_the_job(corpora, tm
         pytest.skip("finding a rank's process needs Linux's /proc")
     out = tmp_path / "k2"
     ckpt = out / "checkpoint.npz"
-    args = _char_args(corpora[1], out, **{"--epochs": 100000, "--dtype": "float32", "--cell": "lstm"})
+    args = _char_args(
+        corpora[1], out, **{"--epochs": 100000, "--dtype": "float32", "--cell": "lstm"}
+    )
     tag = uuid.uuid4().hex
     # 1. SIGTERM to rank 1 after the first epoch's checkpoint
-    p = subprocess.Popen([*_mpirun(), "-n", "2", *_rank_cmd(args)], env=_mpi_env(tag), cwd=ROOT,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [*_mpirun(), "-n", "2", *_rank_cmd(args)],
+        env=_mpi_env(tag),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_for(ckpt.exists, p)
         os.kill(_rank_pid(tag, 1), signal.SIGTERM)
@@ -374,8 +473,14 @@ def test_sigterm_to_one_rank_saves_for_both_and_sigkill_ends_the_job(corpora, tm
     pos = _meta(out)["position"]
     assert pos["step"] > 0
     # 2. resume with two ranks, then SIGKILL rank 1 once it has stepped past the saved position
-    p = subprocess.Popen([*_mpirun(), "-n", "2", *_rank_cmd([*args, "--resume"])], env=_mpi_env(tag),
-                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [*_mpirun(), "-n", "2", *_rank_cmd([*args, "--resume"])],
+        env=_mpi_env(tag),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         n0 = _n_lines(out)
         _wait_for(lambda: _n_lines(out) > n0 + 1, p)
@@ -389,7 +494,19 @@ def test_sigterm_to_one_rank_saves_for_both_and_sigkill_ends_the_job(corpora, tm
     assert p.returncode != 0 and stopped_in < 60, err
     after = _meta(out)["position"]  # loads: intact (the same, or one saved at an epoch's end)
     assert after["step"] >= pos["step"] and (ckpt.read_bytes() == before or after["batch"] == 0)
-    code, _, err = _run(["train", "lm", "--out", out, "--resume", "--epochs", after["epoch"] + 1,
-                         "--no-progress", "--samples", "0"])
+    code, _, err = _run(
+        [
+            "train",
+            "lm",
+            "--out",
+            out,
+            "--resume",
+            "--epochs",
+            after["epoch"] + 1,
+            "--no-progress",
+            "--samples",
+            "0",
+        ]
+    )
     assert code == 0, err
     assert _meta(out)["position"]["epoch"] == after["epoch"] + 1

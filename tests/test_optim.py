@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from conftest import need
 
 from rnnkit.checkpoint import load_checkpoint, save_checkpoint
 from rnnkit.errors import RnnkitError
@@ -113,7 +114,7 @@ TORCH_CASES = [
 
 @pytest.mark.parametrize(("name", "kw"), TORCH_CASES)
 def test_matches_torch_over_five_steps(name, kw):
-    torch = pytest.importorskip("torch")
+    torch = need("torch")
     torch_cls = {
         "sgd": torch.optim.SGD,
         "adagrad": torch.optim.Adagrad,
@@ -145,7 +146,7 @@ def test_matches_torch_over_five_steps(name, kw):
 
 @pytest.mark.parametrize("name", ["sgd", "adagrad", "rmsprop", "adam"])
 def test_matches_torch_after_lr_change(name):
-    torch = pytest.importorskip("torch")
+    torch = need("torch")
     cls_name = {"sgd": "SGD", "adagrad": "Adagrad", "rmsprop": "RMSprop", "adam": "Adam"}[name]
     torch_cls = getattr(torch.optim, cls_name)
     kw = {"momentum": 0.9} if name == "sgd" else {}
@@ -257,7 +258,7 @@ def test_clip_grad_norm_non_finite_left_untouched(bad):
 
 
 def test_clip_grad_norm_matches_torch():
-    torch = pytest.importorskip("torch")
+    torch = need("torch")
     rng = np.random.default_rng(3)
     grads = {"a": rng.standard_normal((5, 4)), "b": rng.standard_normal(7)}
     ts = [torch.zeros(g.shape, dtype=torch.float64, requires_grad=True) for g in grads.values()]

@@ -114,8 +114,9 @@ def test_scheduled_sampling_schedule_and_fed_tokens():
 
 
 def test_scheduled_sampling_loss_is_teacher_forced_loss_on_the_mixed_tokens():
-    m = OutputRNN(I, H, K, seed=11, dtype="float64",
-                  sampling=ScheduledSampling(final_p=0.7, ramp_steps=1))
+    m = OutputRNN(
+        I, H, K, seed=11, dtype="float64", sampling=ScheduledSampling(final_p=0.7, ramp_steps=1)
+    )
     x, y = _data(True, 12)
     m.ss_step[0] = 5
     fed = m.run(x, greedy=False, rng=np.random.default_rng([m.seed, 5]), targets=y, p_own=0.7)[1]
@@ -143,7 +144,9 @@ def test_generated_problems():
     xs, ys = make_sequences("running-sum", 50, 2, 9, seed=1)
     xs2, _ = make_sequences("running-sum", 50, 2, 9, seed=1)
     assert all(np.array_equal(a, b) for a, b in zip(xs, xs2))
-    assert {len(a) for a in xs} <= set(range(2, 10)) and all(len(a) == len(b) for a, b in zip(xs, ys))
+    assert {len(a) for a in xs} <= set(range(2, 10)) and all(
+        len(a) == len(b) for a, b in zip(xs, ys)
+    )
     batches = padded_batches(xs, ys, 16)
     assert sum(b[0].shape[1] for b in batches) == 50 and batches[0][2] is not None
     assert parse_digits("3 1 4").tolist() == [3, 1, 4]
@@ -154,9 +157,28 @@ def test_generated_problems():
 # ------------------------------------------------------------------------------ learning
 def _train(tmp_path, problem, model, epochs, extra=()):
     out = tmp_path / f"{problem}-{model}"
-    code, so, se = _run(["train", "transduce", "--problem", problem, "--model", model,
-                         "--epochs", epochs, "--n-train", 2000, "--n-valid", 200, *extra,
-                         "--out", out, "--no-progress", "--samples", "0"])
+    code, so, se = _run(
+        [
+            "train",
+            "transduce",
+            "--problem",
+            problem,
+            "--model",
+            model,
+            "--epochs",
+            epochs,
+            "--n-train",
+            2000,
+            "--n-valid",
+            200,
+            *extra,
+            "--out",
+            out,
+            "--no-progress",
+            "--samples",
+            "0",
+        ]
+    )
     assert code == 0, se
     code, so, _ = _run(["eval", out, "--json"])
     assert code == 0
@@ -188,10 +210,23 @@ def test_scheduled_sampling_trains_and_resumes_exactly(tmp_path):
     flags = ["--scheduled-sampling", "0.5", "--ss-ramp", "40"]
     full, _ = _train(tmp_path / "a", "running-sum", "output", 2, flags)
     half, _ = _train(tmp_path / "b", "running-sum", "output", 1, flags)
-    code, _, se = _run(["train", "transduce", "--out", half, "--resume", "--epochs", 2,
-                        "--no-progress", "--samples", "0"])
+    code, _, se = _run(
+        [
+            "train",
+            "transduce",
+            "--out",
+            half,
+            "--resume",
+            "--epochs",
+            2,
+            "--no-progress",
+            "--samples",
+            "0",
+        ]
+    )
     assert code == 0, se
     from rnnkit.rundir import load_model
+
     _, a, _, _ = load_model(full)
     _, b, _, _ = load_model(half)
     assert int(a.ss_step[0]) == int(b.ss_step[0]) == 2 * 63  # the schedule's clock: 2000 / 32

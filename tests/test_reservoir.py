@@ -34,16 +34,26 @@ def test_ridge_readout_equals_lstsq_on_augmented_system(feedback_input, batched,
     shape = (T, 3) if batched else (T,)
     X = rng.standard_normal(shape + (I,))
     Y = rng.standard_normal(shape + (O,))
-    kw = dict(spectral_radius=0.8, leak_rate=0.5, ridge=ridge, feedback_input=feedback_input,
-              seed=3, bias_scaling=0.2)
+    kw = dict(
+        spectral_radius=0.8,
+        leak_rate=0.5,
+        ridge=ridge,
+        feedback_input=feedback_input,
+        seed=3,
+        bias_scaling=0.2,
+    )
     esn = ESN(units, **kw).fit(X, Y, washout=washout)
     S = ESN(units, **kw).run(X)
     Z = np.concatenate([S, X], axis=-1) if feedback_input else S
     Z = Z[washout:].reshape(-1, Z.shape[-1])
     F = Z.shape[1]
     # [1, z] [c; W^T] = y, plus sqrt(ridge) [0, I] [c; W^T] = 0: the bias is not regularised
-    A = np.vstack([np.hstack([np.ones((len(Z), 1)), Z]),
-                   np.hstack([np.zeros((F, 1)), np.sqrt(ridge) * np.eye(F)])])
+    A = np.vstack(
+        [
+            np.hstack([np.ones((len(Z), 1)), Z]),
+            np.hstack([np.zeros((F, 1)), np.sqrt(ridge) * np.eye(F)]),
+        ]
+    )
     b = np.vstack([Y[washout:].reshape(-1, O), np.zeros((F, O))])
     sol = np.linalg.lstsq(A, b, rcond=None)[0]
     np.testing.assert_allclose(esn.readout.bias, sol[0], rtol=1e-9, atol=1e-11)
@@ -53,7 +63,7 @@ def test_ridge_readout_equals_lstsq_on_augmented_system(feedback_input, batched,
 def test_ridge_fit_without_ridge_on_rank_deficient_states_is_least_squares():
     rng = np.random.default_rng(1)
     Z = rng.standard_normal((30, 4))
-    Z = np.hstack([Z, Z[:, :1]])                     # a repeated column: singular normal equations
+    Z = np.hstack([Z, Z[:, :1]])  # a repeated column: singular normal equations
     Y = rng.standard_normal((30, 1))
     W, c = ridge_fit(Z, Y, 0.0)
     A = np.hstack([np.ones((30, 1)), Z])
@@ -63,8 +73,16 @@ def test_ridge_fit_without_ridge_on_rank_deficient_states_is_least_squares():
 
 @pytest.mark.parametrize("units, sparse", [(60, None), (450, None), (450, False)])
 def test_spectral_radius_and_input_weights_are_as_requested(units, sparse):
-    esn = ESN(units, spectral_radius=1.25, input_scaling=0.3, connectivity=0.1,
-              input_connectivity=0.2, seed=4, input_dim=2, sparse=sparse)
+    esn = ESN(
+        units,
+        spectral_radius=1.25,
+        input_scaling=0.3,
+        connectivity=0.1,
+        input_connectivity=0.2,
+        seed=4,
+        input_dim=2,
+        sparse=sparse,
+    )
     r = esn.reservoir
     assert r.sparse == (units >= 300 if sparse is None else sparse)
     assert r.W_values.size == round(0.1 * units * units)
@@ -72,8 +90,8 @@ def test_spectral_radius_and_input_weights_are_as_requested(units, sparse):
     assert rho == pytest.approx(1.25, rel=1e-8)
     nz = r.W_in[r.W_in != 0]
     assert nz.size == round(0.2 * units * 2)
-    assert set(np.round(nz, 12)) == {-0.3, 0.3}              # +-input_scaling, both signs
-    assert np.all(r.bias == 0)                       # bias_scaling 0: no reservoir bias
+    assert set(np.round(nz, 12)) == {-0.3, 0.3}  # +-input_scaling, both signs
+    assert np.all(r.bias == 0)  # bias_scaling 0: no reservoir bias
 
 
 def test_sparse_and_dense_products_give_the_same_states():
@@ -81,7 +99,7 @@ def test_sparse_and_dense_products_give_the_same_states():
     a = ESN(320, leak_rate=0.4, seed=5, sparse=True).run(X)
     b = ESN(320, leak_rate=0.4, seed=5, sparse=False).run(X)
     np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
-    a1 = ESN(320, leak_rate=0.4, seed=5, sparse=True).run(X[:, 0])    # one series: the B=1 path
+    a1 = ESN(320, leak_rate=0.4, seed=5, sparse=True).run(X[:, 0])  # one series: the B=1 path
     np.testing.assert_allclose(a1, b[:, 0], rtol=1e-12, atol=1e-13)
 
 
@@ -103,12 +121,13 @@ def test_predict_continues_the_state_of_fit():
     kw = dict(spectral_radius=1.1, leak_rate=0.3, ridge=1e-6, seed=7)
     esn = ESN(50, **kw).fit(X[:200], Y[:200], washout=20)
     second = esn.predict(X[200:])
-    S = ESN(50, **kw).run(X)                          # the whole series in one run
+    S = ESN(50, **kw).run(X)  # the whole series in one run
     np.testing.assert_allclose(second, esn.readout(S[200:]), rtol=1e-12, atol=1e-13)
     # run in two pieces == one run; reset starts over
     e2 = ESN(50, **kw)
-    np.testing.assert_allclose(np.concatenate([e2.run(X[:150]), e2.run(X[150:])]), S,
-                               rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(
+        np.concatenate([e2.run(X[:150]), e2.run(X[150:])]), S, rtol=1e-12, atol=1e-13
+    )
     np.testing.assert_allclose(e2.reset().run(X[:10]), S[:10])
 
 
@@ -118,7 +137,8 @@ def test_generate_shapes_determinism_and_first_step():
 
     def fitted(seed):
         return ESN(60, spectral_radius=1.25, leak_rate=0.3, ridge=1e-5, seed=seed).fit(
-            X[:400], Y[:400], washout=50)
+            X[:400], Y[:400], washout=50
+        )
 
     g1, g2, g3 = fitted(0).generate(30), fitted(0).generate(30), fitted(1).generate(30)
     assert g1.shape == (30, 1)
@@ -133,8 +153,9 @@ def test_generate_shapes_determinism_and_first_step():
     np.testing.assert_allclose(g[1], ref.predict(y0[None])[0], rtol=1e-12)
     # warmup: runs the given inputs first, then generates; batches generate per series
     Xb = np.stack([X[:200], X[100:300]], axis=1)
-    eb = ESN(40, spectral_radius=1.2, leak_rate=0.3, seed=2).fit(Xb, np.stack(
-        [Y[:200], Y[100:300]], axis=1), washout=20)
+    eb = ESN(40, spectral_radius=1.2, leak_rate=0.3, seed=2).fit(
+        Xb, np.stack([Y[:200], Y[100:300]], axis=1), washout=20
+    )
     assert eb.generate(7).shape == (7, 2, 1)
     assert eb.generate(5, warmup=X[:20]).shape == (5, 1)
     with pytest.raises(RnnkitError, match="output dim"):
@@ -147,8 +168,8 @@ def test_small_esn_predicts_mackey_glass_one_step():
     esn = ESN(100, spectral_radius=1.25, leak_rate=0.3, ridge=1e-5, seed=0)
     esn.fit(X[:1600], Y[:1600], washout=100)
     assert nrmse(esn.predict(X[1600:]), Y[1600:]) < 0.1
-    esn.fit(X[:1600], Y[:1600], washout=100)              # back to the end of training
-    assert nrmse(esn.generate(50), d[1600:1650]) < 0.2    # closed loop stays on track a while
+    esn.fit(X[:1600], Y[:1600], washout=100)  # back to the end of training
+    assert nrmse(esn.generate(50), d[1600:1650]) < 0.2  # closed loop stays on track a while
 
 
 def _two_class_sequences(n, rng):
@@ -159,8 +180,12 @@ def _two_class_sequences(n, rng):
         T = rng.integers(30, 60)
         period = 20.0 if c == 0 else 5.0
         t = np.arange(T)
-        seqs.append((np.sin(2 * np.pi * t / period + rng.uniform(0, 2 * np.pi))
-                     + 0.2 * rng.standard_normal(T))[:, None])
+        seqs.append(
+            (
+                np.sin(2 * np.pi * t / period + rng.uniform(0, 2 * np.pi))
+                + 0.2 * rng.standard_normal(T)
+            )[:, None]
+        )
     return seqs, labels
 
 
@@ -171,15 +196,25 @@ def test_classification_of_two_easy_sequence_classes(feature):
     test, yte = _two_class_sequences(80, rng)
     # a reservoir bias: without one the tanh reservoir is odd, and zero-mean inputs of either
     # class give mean states near 0 (accuracy ~0.55-0.7 here)
-    esn = ESN(50, spectral_radius=0.9, leak_rate=0.5, ridge=1e-3, input_connectivity=0.5,
-              bias_scaling=0.5, seed=1)
+    esn = ESN(
+        50,
+        spectral_radius=0.9,
+        leak_rate=0.5,
+        ridge=1e-3,
+        input_connectivity=0.5,
+        bias_scaling=0.5,
+        seed=1,
+    )
     esn.fit_classifier(train, ytr, washout=5, feature=feature)
     assert np.mean(esn.predict_class(test) == yte) > 0.9
     # a (T, B, I) batch gives the same features as the list of its columns
     Xb = np.stack([s[:30] for s in test[:6]], axis=1)
-    np.testing.assert_allclose(esn.sequence_features(Xb, 5, feature),
-                               esn.sequence_features([s[:30] for s in test[:6]], 5, feature),
-                               rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(
+        esn.sequence_features(Xb, 5, feature),
+        esn.sequence_features([s[:30] for s in test[:6]], 5, feature),
+        rtol=1e-12,
+        atol=1e-14,
+    )
 
 
 def test_errors_users_can_cause():
@@ -212,11 +247,18 @@ def test_state_dict_round_trip_and_frozen_reservoir():
     X, Y = d[:-1], d[1:]
     esn = ESN(30, spectral_radius=1.1, leak_rate=0.5, seed=3).fit(X[:200], Y[:200], washout=10)
     sd = esn.state_dict()
-    assert set(sd) == {"reservoir.W_values", "reservoir.W_rows", "reservoir.W_cols",
-                       "reservoir.W_in", "reservoir.bias", "reservoir.leak_rate",
-                       "readout.weight", "readout.bias"}
+    assert set(sd) == {
+        "reservoir.W_values",
+        "reservoir.W_rows",
+        "reservoir.W_cols",
+        "reservoir.W_in",
+        "reservoir.bias",
+        "reservoir.leak_rate",
+        "readout.weight",
+        "readout.bias",
+    }
     assert esn.trainable_names() == {"readout.weight", "readout.bias"}
-    other = ESN(30, seed=99)                         # another seed: everything comes from sd
+    other = ESN(30, seed=99)  # another seed: everything comes from sd
     other.load_state_dict(sd)
     np.testing.assert_allclose(other.predict(X), ESN.predict(esn.reset(), X), rtol=1e-12)
 

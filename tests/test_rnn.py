@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import need
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -308,12 +309,12 @@ def _ragged_vs_alone(rnn, x, lengths, dy, dhn, h0, bptt_truncate=None):
     g_batch = _grads_copy(rnn)
     g_sum = {k: np.zeros_like(v) for k, v in g_batch.items()}
     for b, L in enumerate(lengths):
-        ys, hs = rnn.forward(x[:L, b:b + 1], h0[:, b:b + 1])
-        dxs, dh0s = rnn.backward(dy[:L, b:b + 1], dhn[:, b:b + 1], bptt_truncate=bptt_truncate)
-        np.testing.assert_allclose(y[:L, b:b + 1], ys, rtol=0, atol=1e-13)
-        np.testing.assert_allclose(hn[:, b:b + 1], hs, rtol=0, atol=1e-13)
-        np.testing.assert_allclose(dx[:L, b:b + 1], dxs, rtol=0, atol=1e-13)
-        np.testing.assert_allclose(dh0[:, b:b + 1], dh0s, rtol=0, atol=1e-13)
+        ys, hs = rnn.forward(x[:L, b : b + 1], h0[:, b : b + 1])
+        dxs, dh0s = rnn.backward(dy[:L, b : b + 1], dhn[:, b : b + 1], bptt_truncate=bptt_truncate)
+        np.testing.assert_allclose(y[:L, b : b + 1], ys, rtol=0, atol=1e-13)
+        np.testing.assert_allclose(hn[:, b : b + 1], hs, rtol=0, atol=1e-13)
+        np.testing.assert_allclose(dx[:L, b : b + 1], dxs, rtol=0, atol=1e-13)
+        np.testing.assert_allclose(dh0[:, b : b + 1], dh0s, rtol=0, atol=1e-13)
         # padded steps: zero outputs, zero input gradient, exactly
         assert np.all(y[L:, b] == 0.0)
         assert np.all(dx[L:, b] == 0.0)
@@ -396,7 +397,9 @@ def test_property_batch_equals_per_sequence(data):
     B = data.draw(st.integers(1, 5), label="B")
     I = data.draw(st.integers(1, 5), label="I")
     H = data.draw(st.integers(1, 5), label="H")
-    lengths = np.array(data.draw(st.lists(st.integers(1, T), min_size=B, max_size=B), label="lengths"))
+    lengths = np.array(
+        data.draw(st.lists(st.integers(1, T), min_size=B, max_size=B), label="lengths")
+    )
     nl = data.draw(st.sampled_from(["tanh", "relu"]), label="nonlinearity")
     seed = data.draw(st.integers(0, 2**16), label="seed")
     rng = _rng(seed)
@@ -406,9 +409,9 @@ def test_property_batch_equals_per_sequence(data):
     y, hn = rnn.forward(x, h0, lengths=lengths)
     y = y.copy()
     for b, L in enumerate(lengths):
-        ys, hs = rnn.forward(x[:L, b:b + 1], h0[:, b:b + 1])
-        np.testing.assert_allclose(y[:L, b:b + 1], ys, rtol=0, atol=1e-12)
-        np.testing.assert_allclose(hn[:, b:b + 1], hs, rtol=0, atol=1e-12)
+        ys, hs = rnn.forward(x[:L, b : b + 1], h0[:, b : b + 1])
+        np.testing.assert_allclose(y[:L, b : b + 1], ys, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(hn[:, b : b + 1], hs, rtol=0, atol=1e-12)
         assert np.all(y[L:, b] == 0.0)
 
 
@@ -426,7 +429,7 @@ def _torch_run(torch, m, x, h0, R, Rh, dtype):
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
 @pytest.mark.parametrize("bias", [True, False])
 def test_torch_parity_float64(nonlinearity, bias):
-    torch = pytest.importorskip("torch")
+    torch = need("torch")
     T, B, I, H = 6, 3, 4, 5
     torch.manual_seed(0)
     m = torch.nn.RNN(I, H, nonlinearity=nonlinearity, bias=bias).double()
@@ -452,7 +455,7 @@ def test_torch_parity_float64(nonlinearity, bias):
 
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
 def test_torch_parity_float32(nonlinearity):
-    torch = pytest.importorskip("torch")
+    torch = need("torch")
     T, B, I, H = 6, 3, 4, 5
     torch.manual_seed(1)
     m = torch.nn.RNN(I, H, nonlinearity=nonlinearity)
@@ -478,7 +481,7 @@ def test_torch_parity_float32(nonlinearity):
 
 
 def test_torch_parity_packed_ragged():
-    torch = pytest.importorskip("torch")
+    torch = need("torch")
     from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
     T, B, I, H = 6, 4, 3, 4
@@ -510,7 +513,7 @@ def test_torch_parity_packed_ragged():
 
 
 def test_state_dict_round_trip():
-    torch = pytest.importorskip("torch")
+    torch = need("torch")
     a = RNN(3, 4, seed=1, dtype="float64")
     sd = a.state_dict()
     assert set(sd) == set(PARAMS)
@@ -569,14 +572,17 @@ def test_error_is_value_error():
     assert rnnkit.RnnkitError is RnnkitError
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(input_size=3, hidden_size=0), "hidden_size"),
-    (dict(input_size=0, hidden_size=4), "input_size"),
-    (dict(input_size=3, hidden_size=-2), "hidden_size"),
-    (dict(input_size=3, hidden_size=2.5), "hidden_size"),
-    (dict(input_size=3, hidden_size=4, nonlinearity="sigmoid"), "nonlinearity"),
-    (dict(input_size=3, hidden_size=4, dtype="float16"), "float32"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(input_size=3, hidden_size=0), "hidden_size"),
+        (dict(input_size=0, hidden_size=4), "input_size"),
+        (dict(input_size=3, hidden_size=-2), "hidden_size"),
+        (dict(input_size=3, hidden_size=2.5), "hidden_size"),
+        (dict(input_size=3, hidden_size=4, nonlinearity="sigmoid"), "nonlinearity"),
+        (dict(input_size=3, hidden_size=4, dtype="float16"), "float32"),
+    ],
+)
 def test_constructor_errors(kwargs, match):
     with pytest.raises(RnnkitError, match=match):
         RNN(**kwargs)
@@ -612,14 +618,17 @@ def test_h0_errors(layer):
         layer.forward(_x(), np.zeros((2, 2, 4), np.float32))  # two layers
 
 
-@pytest.mark.parametrize("lengths,match", [
-    (np.array([5, 1]), r"\[1, T=4\]"),
-    (np.array([0, 1]), r"\[1, T=4\]"),
-    (np.array([-1, 4]), r"\[1, T=4\]"),
-    (np.array([4, 4, 4]), r"shape \(B,\)"),
-    (np.array([[4, 4]]), r"shape \(B,\)"),
-    (np.array([4.0, 2.0]), "integers"),
-])
+@pytest.mark.parametrize(
+    "lengths,match",
+    [
+        (np.array([5, 1]), r"\[1, T=4\]"),
+        (np.array([0, 1]), r"\[1, T=4\]"),
+        (np.array([-1, 4]), r"\[1, T=4\]"),
+        (np.array([4, 4, 4]), r"shape \(B,\)"),
+        (np.array([[4, 4]]), r"shape \(B,\)"),
+        (np.array([4.0, 2.0]), "integers"),
+    ],
+)
 def test_lengths_errors(layer, lengths, match):
     with pytest.raises(RnnkitError, match=match):
         layer.forward(_x(), lengths=lengths)

@@ -20,9 +20,11 @@ from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
 
 def _run(argv, stdin: str | None = None):
     out, err = io.StringIO(), io.StringIO()
+    code: int | str | None  # main's status, or a SystemExit's code
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         if stdin is not None:
             import sys
+
             old, sys.stdin = sys.stdin, io.StringIO(stdin)
         try:
             code = main([str(a) for a in argv])
@@ -35,9 +37,23 @@ def _run(argv, stdin: str | None = None):
 
 
 def _model(form, cell="lstm", bi=False, layers=1, embed=None, dtype="float64", eos=3, V=5, seed=1):
-    return Seq2Seq(Seq2SeqConfig(src_vocab=6, tgt_vocab=V, form=form, cell=cell, hidden_size=4,
-                                 num_layers=layers, bidirectional=bi, embed_size=embed, dtype=dtype,
-                                 out_len=4, go_id=V - 1, eos_id=eos, seed=seed))
+    return Seq2Seq(
+        Seq2SeqConfig(
+            src_vocab=6,
+            tgt_vocab=V,
+            form=form,
+            cell=cell,
+            hidden_size=4,
+            num_layers=layers,
+            bidirectional=bi,
+            embed_size=embed,
+            dtype=dtype,
+            out_len=4,
+            go_id=V - 1,
+            eos_id=eos,
+            seed=seed,
+        )
+    )
 
 
 def _batch(rng, V=5):
@@ -48,8 +64,9 @@ def _batch(rng, V=5):
 
 # ------------------------------------------------------------------------------ gradients
 @pytest.mark.parametrize("form", ["repeat", "feedback"])
-@pytest.mark.parametrize("cell,bi,layers,embed", [("lstm", False, 1, None), ("gru", True, 2, 3),
-                                                  ("rnn", True, 1, None)])
+@pytest.mark.parametrize(
+    "cell,bi,layers,embed", [("lstm", False, 1, None), ("gru", True, 2, 3), ("rnn", True, 1, None)]
+)
 def test_gradients_end_to_end(form, cell, bi, layers, embed):
     m = _model(form, cell, bi, layers, embed)
     batch = _batch(np.random.default_rng(0))
@@ -68,10 +85,11 @@ def test_ragged_batch_equals_each_sequence_alone(form):
     """The final state is each source's own last step; padded target steps add nothing."""
     m = _model(form, bi=True)
     src, sl, tgt, tl = _batch(np.random.default_rng(3))
-    src[sl[1]:, 1] = 5  # padding that must not matter
+    src[sl[1] :, 1] = 5  # padding that must not matter
     whole = m.loss((src, sl, tgt, tl))[0]
-    alone = sum(m.loss((src[: sl[j], j:j + 1], None, tgt[: tl[j], j:j + 1], None))[0]
-                for j in range(3))
+    alone = sum(
+        m.loss((src[: sl[j], j : j + 1], None, tgt[: tl[j], j : j + 1], None))[0] for j in range(3)
+    )
     assert whole == pytest.approx(alone, rel=1e-12)
 
 
@@ -93,9 +111,11 @@ def test_exhaustive_beam_finds_the_most_likely_output():
     src, sl = rng.integers(0, 6, (4, 2)), np.array([4, 2])
     best, score = m._beam(m.encode(src, sl), 3, 9)
     for j in range(2):
-        s = src[: sl[j], j:j + 1]
-        nll = {seq: m.loss((s, None, np.array(seq)[:, None], None))[0]
-               for seq in itertools.product(range(3), repeat=3)}
+        s = src[: sl[j], j : j + 1]
+        nll = {
+            seq: m.loss((s, None, np.array(seq)[:, None], None))[0]
+            for seq in itertools.product(range(3), repeat=3)
+        }
         top = min(nll, key=nll.get)
         assert tuple(best[:, j]) == top
         assert score[j] == pytest.approx(-nll[top], rel=1e-9)
@@ -130,9 +150,25 @@ def test_seq2seq_task_learns_string_reversal(tmp_path):
     pairs = tmp_path / "rev.tsv"
     write_pairs(pairs, reversal_pairs(1500, seed=0, min_len=2, max_len=4, letters="abcde"))
     out = tmp_path / "run"
-    code, stdout, err = _run(["train", "seq2seq", "--pairs", pairs, "--hidden-size", "48",
-                              "--epochs", "4", "--lr", "0.01", "--out", out, "--no-progress",
-                              "--samples", "2"])
+    code, stdout, err = _run(
+        [
+            "train",
+            "seq2seq",
+            "--pairs",
+            pairs,
+            "--hidden-size",
+            "48",
+            "--epochs",
+            "4",
+            "--lr",
+            "0.01",
+            "--out",
+            out,
+            "--no-progress",
+            "--samples",
+            "2",
+        ]
+    )
     assert code == 0, err
     assert "held-out samples:" in stdout
     code, stdout, _ = _run(["eval", out, "--json"])

@@ -20,7 +20,7 @@ def test_mackey_glass_deterministic_and_in_its_range():
     assert a.shape == (2000, 1) and a.dtype == np.float64
     np.testing.assert_array_equal(a, mackey_glass(2000))
     assert 0.2 < a.min() < 0.5 and 1.2 < a.max() < 1.4
-    assert 0.2 < a.std() < 0.25                     # the tau=17 attractor's spread
+    assert 0.2 < a.std() < 0.25  # the tau=17 attractor's spread
     # seeded histories: reproducible, different from each other, same attractor
     s1, s2 = mackey_glass(500, seed=1), mackey_glass(500, seed=2)
     np.testing.assert_array_equal(s1, mackey_glass(500, seed=1))
@@ -61,7 +61,7 @@ def test_adding_problem_targets_and_baseline():
     assert np.all(markers.sum(axis=0) == 2)
     assert np.all(markers[:10].sum(axis=0) == 1) and np.all(markers[10:].sum(axis=0) == 1)
     np.testing.assert_allclose(y[:, 0], (X[:, :, 0] * markers).sum(axis=0))
-    assert np.mean((y - 1.0) ** 2) == pytest.approx(1 / 6, abs=0.004)   # always answering 1
+    assert np.mean((y - 1.0) ** 2) == pytest.approx(1 / 6, abs=0.004)  # always answering 1
     a1, b1 = adding_problem(3, 8, 5)
     a2, b2 = adding_problem(3, 8, 5)
     np.testing.assert_array_equal(a1, a2)
@@ -74,23 +74,24 @@ def test_copy_memory_layout_and_baseline():
     assert inputs.shape == targets.shape == (T + 20, n)
     assert inputs.dtype == np.int64
     assert np.all((inputs[:10] >= 1) & (inputs[:10] <= 8))
-    assert np.all(inputs[10:T + 9] == 0) and np.all(inputs[T + 9] == 9)
-    assert np.all(inputs[T + 10:] == 0)
-    assert np.all(targets[:T + 10] == 0)
-    np.testing.assert_array_equal(targets[T + 10:], inputs[:10])
+    assert np.all(inputs[10 : T + 9] == 0) and np.all(inputs[T + 9] == 9)
+    assert np.all(inputs[T + 10 :] == 0)
+    assert np.all(targets[: T + 10] == 0)
+    np.testing.assert_array_equal(targets[T + 10 :], inputs[:10])
     assert copy_baseline(T) == pytest.approx(10 * math.log(8) / (T + 20))
     # the memoryless strategy: blank with certainty for T + 10 steps, then uniform over the 8
     # symbols; its cross-entropy on the generated targets is the baseline
     p = np.zeros((T + 20, 10))
-    p[:T + 10, 0] = 1.0
-    p[T + 10:, 1:9] = 1 / 8
+    p[: T + 10, 0] = 1.0
+    p[T + 10 :, 1:9] = 1 / 8
     ce = -np.mean(np.log(p[np.arange(T + 20)[:, None], targets]))
     assert ce == pytest.approx(copy_baseline(T), rel=1e-12)
 
 
 def test_remember_first():
-    inputs, targets = remember_first(500, 12, np.random.default_rng(2), n_classes=3,
-                                     n_distractors=5)
+    inputs, targets = remember_first(
+        500, 12, np.random.default_rng(2), n_classes=3, n_distractors=5
+    )
     assert inputs.shape == (12, 500) and targets.shape == (500,)
     np.testing.assert_array_equal(inputs[0], targets)
     assert set(np.unique(targets)) == {0, 1, 2}

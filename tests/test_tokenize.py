@@ -6,6 +6,7 @@ import difflib
 import json
 
 import pytest
+from conftest import need
 
 from rnnkit.data.text import (
     Vocab,
@@ -68,8 +69,8 @@ SENTENCES = [
     "We couldn't find the keys anywhere in the house.",
     "About 40,000 people attended the concert in the park.",
     "My brother-in-law works for a well-known bank.",
-    "She asked, \"Where are you going?\"",
-    "\"I'm tired,\" he said.",
+    'She asked, "Where are you going?"',
+    '"I\'m tired," he said.',
     "The book costs $19.99 at most stores.",
     "There were 3 cats, 2 dogs and 1 parrot in the house.",
     "The vote was 52-48 in favor of the proposal.",
@@ -122,9 +123,7 @@ def _agreement(ours: list[list[str]], theirs: list[list[str]]) -> tuple[float, f
 
 
 def test_agrees_with_nltk_treebank_tokenizer():
-    nltk_tb = pytest.importorskip(
-        "nltk.tokenize.treebank", reason="nltk is not installed (pip install nltk)"
-    )
+    nltk_tb = need("nltk.tokenize.treebank")
     nltk_tok = nltk_tb.TreebankWordTokenizer()
     theirs = [['"' if t in ("``", "''") else t for t in nltk_tok.tokenize(s)] for s in SENTENCES]
     ours = [tokenize_treebank(s) for s in SENTENCES]
@@ -138,23 +137,72 @@ def test_agrees_with_nltk_treebank_tokenizer():
     "text, tokens",
     [
         ("I don't know", ["I", "do", "n't", "know"]),
-        ("It's what we're told: I'm sure they've gone, you'll see, he'd say",
-         ["It", "'s", "what", "we", "'re", "told", ":", "I", "'m", "sure", "they", "'ve",
-          "gone", ",", "you", "'ll", "see", ",", "he", "'d", "say"]),
-        ("We can't, won't, cannot, DON'T", ["We", "ca", "n't", ",", "wo", "n't", ",", "can",
-                                             "not", ",", "DO", "N'T"]),
-        ("the company's and the players' union", ["the", "company", "'s", "and", "the",
-                                                   "players", "'", "union"]),
-        ("Dr. Smith, Mr. Lee and Mrs. Brown", ["Dr.", "Smith", ",", "Mr.", "Lee", "and",
-                                               "Mrs.", "Brown"]),
-        ("e.g. this, i.e. that, etc., said U.S. officials",
-         ["e.g.", "this", ",", "i.e.", "that", ",", "etc.", ",", "said", "U.S.", "officials"]),
+        (
+            "It's what we're told: I'm sure they've gone, you'll see, he'd say",
+            [
+                "It",
+                "'s",
+                "what",
+                "we",
+                "'re",
+                "told",
+                ":",
+                "I",
+                "'m",
+                "sure",
+                "they",
+                "'ve",
+                "gone",
+                ",",
+                "you",
+                "'ll",
+                "see",
+                ",",
+                "he",
+                "'d",
+                "say",
+            ],
+        ),
+        (
+            "We can't, won't, cannot, DON'T",
+            ["We", "ca", "n't", ",", "wo", "n't", ",", "can", "not", ",", "DO", "N'T"],
+        ),
+        (
+            "the company's and the players' union",
+            ["the", "company", "'s", "and", "the", "players", "'", "union"],
+        ),
+        (
+            "Dr. Smith, Mr. Lee and Mrs. Brown",
+            ["Dr.", "Smith", ",", "Mr.", "Lee", "and", "Mrs.", "Brown"],
+        ),
+        (
+            "e.g. this, i.e. that, etc., said U.S. officials",
+            ["e.g.", "this", ",", "i.e.", "that", ",", "etc.", ",", "said", "U.S.", "officials"],
+        ),
         ("J. R. R. Tolkien", ["J.", "R.", "R.", "Tolkien"]),
-        ("3.14 and 1,000,000 at 10:30, -5 or $3.88 (50%)",
-         ["3.14", "and", "1,000,000", "at", "10:30", ",", "-5", "or", "$", "3.88", "(", "50",
-          "%", ")"]),
-        ("a U.S.-based, well-known, state-of-the-art firm",
-         ["a", "U.S.-based", ",", "well-known", ",", "state-of-the-art", "firm"]),
+        (
+            "3.14 and 1,000,000 at 10:30, -5 or $3.88 (50%)",
+            [
+                "3.14",
+                "and",
+                "1,000,000",
+                "at",
+                "10:30",
+                ",",
+                "-5",
+                "or",
+                "$",
+                "3.88",
+                "(",
+                "50",
+                "%",
+                ")",
+            ],
+        ),
+        (
+            "a U.S.-based, well-known, state-of-the-art firm",
+            ["a", "U.S.-based", ",", "well-known", ",", "state-of-the-art", "firm"],
+        ),
         ("It ended. Then what?", ["It", "ended", ".", "Then", "what", "?"]),
         ("She lives in the U.S.", ["She", "lives", "in", "the", "U.S.", "."]),
         ("Wait... yes -- no", ["Wait", "...", "yes", "--", "no"]),
@@ -169,8 +217,14 @@ def test_treebank_conventions(text, tokens):
 
 
 def test_angle_markers_never_split_nor_lowercased():
-    assert tokenize_treebank("the <unk> of <UNK>, </s>") == ["the", "<unk>", "of", "<UNK>",
-                                                             ",", "</s>"]
+    assert tokenize_treebank("the <unk> of <UNK>, </s>") == [
+        "the",
+        "<unk>",
+        "of",
+        "<UNK>",
+        ",",
+        "</s>",
+    ]
     assert tokenize_treebank("A <unk>.", lower=True) == ["a", "<unk>", "."]
     assert tokenize_words("x < y > z") == ["x", "<", "y", ">", "z"]
 
@@ -189,16 +243,40 @@ def test_tokenize_words_is_lowercased_treebank():
     assert tokenize_words(s) == [t.lower() for t in tokenize_treebank(s)]
     assert tokenize_words(s, lower=False) == tokenize_treebank(s)
     assert tokenize_words("Don't stop: a well-known rule (42 or 3.14)...") == [
-        "do", "n't", "stop", ":", "a", "well-known", "rule", "(", "42", "or", "3.14", ")", "...",
+        "do",
+        "n't",
+        "stop",
+        ":",
+        "a",
+        "well-known",
+        "rule",
+        "(",
+        "42",
+        "or",
+        "3.14",
+        ")",
+        "...",
     ]
     with pytest.raises(RnnkitError, match="str"):
-        tokenize_words(["a"])  # type: ignore[arg-type]
+        tokenize_words(["a"])
 
 
 def test_tokenize_simple_keeps_the_old_behaviour():
     assert tokenize_simple("Don't stop: a well-known rule (42 or 3.14)...") == [
-        "don't", "stop", ":", "a", "well-known", "rule", "(", "42", "or", "3.14", ")",
-        ".", ".", ".",
+        "don't",
+        "stop",
+        ":",
+        "a",
+        "well-known",
+        "rule",
+        "(",
+        "42",
+        "or",
+        "3.14",
+        ")",
+        ".",
+        ".",
+        ".",
     ]
     assert tokenize_simple("The  CAT\n\tsat", lower=False) == ["The", "CAT", "sat"]
 
@@ -207,8 +285,10 @@ def test_tokenize_simple_keeps_the_old_behaviour():
 
 
 def test_split_sentences_keeps_abbreviations_initials_decimals():
-    text = ("Dr. Smith met U.S. officials, e.g. Mr. Jones. J. R. R. Tolkien wrote it in "
-            "1937. Pi is about 3.14. It rose 2.5 percent vs. last year.")
+    text = (
+        "Dr. Smith met U.S. officials, e.g. Mr. Jones. J. R. R. Tolkien wrote it in "
+        "1937. Pi is about 3.14. It rose 2.5 percent vs. last year."
+    )
     assert split_sentences(text) == [
         "Dr. Smith met U.S. officials, e.g. Mr. Jones.",
         "J. R. R. Tolkien wrote it in 1937.",
@@ -219,24 +299,33 @@ def test_split_sentences_keeps_abbreviations_initials_decimals():
 
 def test_split_sentences_after_abbreviation_that_ends_a_sentence():
     assert split_sentences("He works at Apple Inc. The firm is big.") == [
-        "He works at Apple Inc.", "The firm is big."]
+        "He works at Apple Inc.",
+        "The firm is big.",
+    ]
     assert split_sentences("She moved to the U.S. It was cold.") == [
-        "She moved to the U.S.", "It was cold."]
+        "She moved to the U.S.",
+        "It was cold.",
+    ]
     # a capitalised word that is not a usual sentence opener continues the sentence
     assert split_sentences("The U.S. Army and Acme Inc. Chairman Lee agreed.") == [
-        "The U.S. Army and Acme Inc. Chairman Lee agreed."]
+        "The U.S. Army and Acme Inc. Chairman Lee agreed."
+    ]
 
 
 def test_split_sentences_recovers_the_sample():
     assert split_sentences(" ".join(SENTENCES)) == SENTENCES
     assert split_sentences("Files, dirs, etc. Finally it ends.") == [
-        "Files, dirs, etc.", "Finally it ends."]
+        "Files, dirs, etc.",
+        "Finally it ends.",
+    ]
 
 
 def test_split_sentences_old_rules():
     text = "First one. Second one! Is it third? yes it is.\n\nNew paragraph without end\nLast."
     assert split_sentences(text) == [
-        "First one.", "Second one!", "Is it third? yes it is.",
+        "First one.",
+        "Second one!",
+        "Is it third? yes it is.",
         "New paragraph without end\nLast.",
     ]
     assert split_sentences('He said "stop." Then left.') == ['He said "stop."', "Then left."]

@@ -7,29 +7,36 @@ import json
 import math
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 import rnnkit.fit as fit_mod
-import rnnkit.train as train_mod
 from rnnkit.data import default_corpus_text, unigram_entropy_bits
 from rnnkit.models.lm import LanguageModel, LMConfig
-from rnnkit.train import (TrainConfig, TrainingStopped, evaluate, load_lm, prepare_data,
-                          train_lm)
+from rnnkit.train import TrainConfig, TrainingStopped, evaluate, load_lm, prepare_data, train_lm
 
 QUIET = dict(log=lambda *a, **k: None)
 
 
 def _word_cfg(out, **kw) -> TrainConfig:
-    base = dict(level="word", max_sentences=200, vocab_size=300, batch_size=16, epochs=2,
-                lr=1e-2, out=str(out), progress=False)
+    base: dict[str, Any] = dict(
+        level="word",
+        max_sentences=200,
+        vocab_size=300,
+        batch_size=16,
+        epochs=2,
+        lr=1e-2,
+        out=str(out),
+        progress=False,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
 
 def _small_model(**kw) -> LMConfig:
-    base = dict(vocab_size=0, embed_size=16, hidden_size=16)
+    base: dict[str, Any] = dict(vocab_size=0, embed_size=16, hidden_size=16)
     base.update(kw)
     return LMConfig(**base)
 
@@ -43,8 +50,16 @@ def char_corpus(tmp_path_factory) -> str:
 
 
 def _char_cfg(out, corpus, **kw) -> TrainConfig:
-    base = dict(level="char", corpus=corpus, batch_size=8, bptt=32, epochs=2, lr=1e-2,
-                out=str(out), progress=False)
+    base = dict(
+        level="char",
+        corpus=corpus,
+        batch_size=8,
+        bptt=32,
+        epochs=2,
+        lr=1e-2,
+        out=str(out),
+        progress=False,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -55,7 +70,9 @@ def _rows(out) -> list[dict]:
 
 
 def _eval_rows(out) -> list[dict]:
-    return [{k: v for k, v in r.items() if k != "elapsed"} for r in _rows(out) if r["kind"] == "eval"]
+    return [
+        {k: v for k, v in r.items() if k != "elapsed"} for r in _rows(out) if r["kind"] == "eval"
+    ]
 
 
 def _params(out) -> dict:
@@ -81,8 +98,17 @@ def _no_plot(monkeypatch):
 def char_run(tmp_path_factory):
     """Elman char model on the whole embedded corpus: hidden 64, 3 epochs (~290 steps)."""
     out = tmp_path_factory.mktemp("char_run")
-    cfg = TrainConfig(level="char", batch_size=32, bptt=64, epochs=3, eval_every=3, lr=1e-2,
-                      out=str(out), progress=False, seed=0)
+    cfg = TrainConfig(
+        level="char",
+        batch_size=32,
+        bptt=64,
+        epochs=3,
+        eval_every=3,
+        lr=1e-2,
+        out=str(out),
+        progress=False,
+        seed=0,
+    )
     data = prepare_data(cfg)
     res = train_lm(cfg, LMConfig(vocab_size=0, embed_size=32, hidden_size=64), **QUIET)
     return cfg, data, res, out
@@ -91,8 +117,10 @@ def char_run(tmp_path_factory):
 def test_char_model_beats_unigram_entropy(char_run):
     cfg, data, res, out = char_run
     h_uni = unigram_entropy_bits(data.valid, len(data.vocab))
-    print(f"\nheld-out bits/char {res.bits_per_token:.3f}  vs  unigram entropy {h_uni:.3f} bits "
-          f"({res.steps} steps)")
+    print(
+        f"\nheld-out bits/char {res.bits_per_token:.3f}  vs  unigram entropy {h_uni:.3f} bits "
+        f"({res.steps} steps)"
+    )
     assert res.steps >= 250
     assert res.stopped_by == "epochs"
     assert 3.5 < h_uni < 5.5  # English text, ~100 distinct characters
@@ -132,8 +160,11 @@ def test_resume_after_epochs_is_exact_word(tmp_path):
 def test_resume_after_time_budget_is_exact(tmp_path, char_corpus, level, monkeypatch):
     """A time budget that stops after the first step (mid-epoch; the char state is carried), then
     resume to the end: same final parameters, and the same end-of-epoch eval rows."""
-    mk = (lambda out, **kw: _word_cfg(out, **kw)) if level == "word" else \
-        (lambda out, **kw: _char_cfg(out, char_corpus, **kw))
+    mk = (
+        (lambda out, **kw: _word_cfg(out, **kw))
+        if level == "word"
+        else (lambda out, **kw: _char_cfg(out, char_corpus, **kw))
+    )
     full = mk(tmp_path / "full", epochs=2)
     r_full = train_lm(full, _small_model(), **QUIET)
     part = mk(tmp_path / "part", epochs=2, time_budget=1e-9)
@@ -153,8 +184,11 @@ def test_resume_after_time_budget_is_exact(tmp_path, char_corpus, level, monkeyp
 
 @pytest.mark.parametrize("level", ["word", "char"])
 def test_resume_after_keyboard_interrupt_is_exact(tmp_path, char_corpus, level, monkeypatch):
-    mk = (lambda out, **kw: _word_cfg(out, **kw)) if level == "word" else \
-        (lambda out, **kw: _char_cfg(out, char_corpus, **kw))
+    mk = (
+        (lambda out, **kw: _word_cfg(out, **kw))
+        if level == "word"
+        else (lambda out, **kw: _char_cfg(out, char_corpus, **kw))
+    )
     full = mk(tmp_path / "full", epochs=2)
     train_lm(full, _small_model(), **QUIET)
 
@@ -181,7 +215,8 @@ def test_resume_after_keyboard_interrupt_is_exact(tmp_path, char_corpus, level, 
 
 def test_resume_after_interrupt_between_steps_is_exact(tmp_path, char_corpus, monkeypatch):
     """An interrupt that lands after a completed step (here: in the progress bar's update) saves
-    the position and the carried char state; --resume then ends exactly like an uninterrupted run."""
+    the position and the carried char state; --resume then ends exactly like an uninterrupted
+    run."""
     full = _char_cfg(tmp_path / "full", char_corpus, epochs=2)
     train_lm(full, _small_model(), **QUIET)
 
@@ -261,6 +296,32 @@ def test_nan_loss_before_any_checkpoint(tmp_path, monkeypatch):
     assert not (tmp_path / "checkpoint.npz").exists()
 
 
+@pytest.mark.parametrize(
+    "clip_norm,clip_value", [(5.0, None), (None, None), (None, 0.5), (5.0, 0.5)]
+)
+@pytest.mark.parametrize("bad", [np.inf, np.nan])
+def test_nonfinite_gradient_stops_whatever_the_clipping(
+    tmp_path, monkeypatch, clip_norm, clip_value, bad
+):
+    """The gradient is checked at every step: with norm clipping, value clipping, both or none,
+    a finite loss with a non-finite gradient stops before any update."""
+    orig = LanguageModel.loss_and_grads
+    calls = {"n": 0}
+
+    def bad_at_2(self, *a, **k):
+        r = orig(self, *a, **k)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            r.grads["rnn.weight_hh_l0"][0, 0] = bad
+        return r
+
+    monkeypatch.setattr(LanguageModel, "loss_and_grads", bad_at_2)
+    cfg = _word_cfg(tmp_path, epochs=1, clip_norm=clip_norm, clip_value=clip_value)
+    with pytest.raises(TrainingStopped, match="at step 2 .*stopped without updating"):
+        train_lm(cfg, _small_model(), **QUIET)
+    assert calls["n"] == 2
+
+
 # ------------------------------------------------------------------------------- lr schedule
 @pytest.mark.parametrize("halve", [True, False])
 def test_sgd_lr_halved_when_held_out_loss_goes_up(tmp_path, monkeypatch, halve):
@@ -283,7 +344,9 @@ def test_sgd_lr_halved_when_held_out_loss_goes_up(tmp_path, monkeypatch, halve):
         assert not any("lr_halved_to" in r for r in rows)
         assert [r["lr"] for r in rows] == [0.5] * 4
         final_lr = 0.5
-    meta = json.loads(np.load(tmp_path / "checkpoint.npz", allow_pickle=False)["__meta__"].tobytes())
+    meta = json.loads(
+        np.load(tmp_path / "checkpoint.npz", allow_pickle=False)["__meta__"].tobytes()
+    )
     assert meta["position"]["lr"] == final_lr
     assert meta["optim"]["name"] == "sgd" and meta["optim"]["hyperparams"]["lr"] == final_lr
 
@@ -297,7 +360,9 @@ def test_metrics_rows_and_png(char_run):
     train = [r for r in rows if r["kind"] == "train"]
     evals = [r for r in rows if r["kind"] == "eval"]
     assert [r["step"] for r in train] == list(range(50, res.steps + 1, 50))
-    assert all(math.isfinite(r["train_loss"]) and r["train_loss"] > 0 and r["grad_norm"] > 0 for r in train)
+    assert all(
+        math.isfinite(r["train_loss"]) and r["train_loss"] > 0 and r["grad_norm"] > 0 for r in train
+    )
     assert len(evals) == 1 and evals[0]["step"] == res.steps and evals[0]["epoch"] == 3
     e = evals[0]
     assert e["valid_ppl"] == pytest.approx(math.exp(e["valid_loss"]))
@@ -316,7 +381,9 @@ def test_checkpoint_contents(char_run):
         arrays = {k: z[k] for k in files}
     assert meta["format"] == "rnnkit" and meta["version"] == 2 and meta["task"] == "lm"
     assert meta["task_state"]["vocab"] == data.vocab.itos
-    assert meta["model_config"]["hidden_size"] == 64 and meta["model_config"]["vocab_size"] == len(data.vocab)
+    assert meta["model_config"]["hidden_size"] == 64 and meta["model_config"]["vocab_size"] == len(
+        data.vocab
+    )
     assert meta["task_config"]["level"] == "char" and meta["task_config"]["bptt"] == 64
     assert meta["param_shapes"]["embed.weight"] == [len(data.vocab), 32]
     assert meta["optim"]["name"] == "adam" and meta["optim"]["step"] == res.steps
@@ -335,13 +402,17 @@ def test_time_budget_eval_leaves_the_schedule_alone(tmp_path, monkeypatch):
     learning-rate schedule: an uninterrupted run never makes it, so a resumed run stays exact."""
     losses = iter([2.0, 3.0, 4.0])
 
-    monkeypatch.setattr(fit_mod, "evaluate", lambda t, m, *a: t.summarize(next(losses) * 100.0, 100, {}))
+    monkeypatch.setattr(
+        fit_mod, "evaluate", lambda t, m, *a: t.summarize(next(losses) * 100.0, 100, {})
+    )
     cfg = _word_cfg(tmp_path, epochs=2, optimizer="sgd", lr=0.5)
     train_lm(cfg, _small_model(), **QUIET)  # evals 2.0, 3.0: lr 0.5 -> 0.25
     train_lm(replace(cfg, epochs=3, time_budget=1e-9), resume=True, **QUIET)  # partial eval 4.0
     last = _eval_rows(tmp_path)[-1]
     assert last["valid_loss"] == 4.0 and last["partial_epoch"] and "lr_halved_to" not in last
-    pos = json.loads(np.load(tmp_path / "checkpoint.npz", allow_pickle=False)["__meta__"].tobytes())["position"]
+    pos = json.loads(
+        np.load(tmp_path / "checkpoint.npz", allow_pickle=False)["__meta__"].tobytes()
+    )["position"]
     assert pos["lr"] == 0.25 and pos["prev_valid"] == 3.0
 
 
@@ -379,8 +450,9 @@ def test_interrupt_during_epoch_end_evaluation_resumes_at_that_evaluation(tmp_pa
         train_lm(cfg, _small_model(), **QUIET)
     monkeypatch.setattr(fit_mod, "evaluate", real)
     resumed = train_lm(cfg, resume=True, **QUIET)
-    assert [r["valid_loss"] for r in _eval_rows(tmp_path / "part")] == \
-        [r["valid_loss"] for r in _eval_rows(tmp_path / "full")]
+    assert [r["valid_loss"] for r in _eval_rows(tmp_path / "part")] == [
+        r["valid_loss"] for r in _eval_rows(tmp_path / "full")
+    ]
     assert resumed.valid_nll == full.valid_nll
 
 
@@ -389,6 +461,7 @@ def test_resuming_a_finished_run_adds_no_evaluation(tmp_path):
     first = train_lm(cfg, _small_model(), **QUIET)
     again = train_lm(cfg, resume=True, **QUIET)
     assert len(_eval_rows(tmp_path)) == 1 and again.valid_nll == first.valid_nll
+
 
 # ------------------------------------------------------------------------------- the port
 def test_port_to_the_shared_loop_keeps_the_numbers(tmp_path):
@@ -400,13 +473,22 @@ def test_port_to_the_shared_loop_keeps_the_numbers(tmp_path):
     sents = [" ".join(rng.choice(words, rng.integers(3, 9))).capitalize() + "." for _ in range(300)]
     corpus = tmp_path / "c.txt"
     corpus.write_text("\n".join(sents) + "\n")
-    before = {"word-rnn": [2.908794025838117, 2.820872930221227],
-              "word-lstm": [2.9090508609623105, 2.785852851805749],
-              "char-gru": [3.093961380075807, 2.9318413153429272]}
+    before = {
+        "word-rnn": [2.908794025838117, 2.820872930221227],
+        "word-lstm": [2.9090508609623105, 2.785852851805749],
+        "char-gru": [3.093961380075807, 2.9318413153429272],
+    }
     for key, want in before.items():
         level, cell = key.split("-")
-        cfg = TrainConfig(level=level, corpus=str(corpus), epochs=2, batch_size=16, bptt=20,
-                          out=str(tmp_path / key), progress=False)
+        cfg = TrainConfig(
+            level=level,
+            corpus=str(corpus),
+            epochs=2,
+            batch_size=16,
+            bptt=20,
+            out=str(tmp_path / key),
+            progress=False,
+        )
         old_init = dict(embed_init_std=0.1, forget_bias=1.0)  # the defaults of that time
         r = train_lm(cfg, LMConfig(hidden_size=16, embed_size=8, cell=cell, **old_init), **QUIET)
         np.testing.assert_allclose([h["valid_loss"] for h in r.history], want, rtol=1e-6)

@@ -8,8 +8,18 @@ import pytest
 from rnnkit.errors import RnnkitError
 from rnnkit.gradcheck import gradcheck
 from rnnkit.optim import make_optimizer
-from rnnkit.trees import (TreeBatch, TreeConfig, TreeModel, TreeVocab, arith_trees, arith_vocab,
-                          binarize, parse_tree, reference_loss_and_grads, tree_from_sentence)
+from rnnkit.trees import (
+    TreeBatch,
+    TreeConfig,
+    TreeModel,
+    TreeVocab,
+    arith_trees,
+    arith_vocab,
+    binarize,
+    parse_tree,
+    reference_loss_and_grads,
+    tree_from_sentence,
+)
 
 CELLS = ["rnn", "rntn", "treelstm"]
 
@@ -169,7 +179,7 @@ def _train(model, train, epochs, lr, batch=25, seed=0):
     for _ in range(epochs):
         perm = rng.permutation(len(train))
         for s in range(0, len(perm), batch):
-            _, n, grads, _ = model.loss_and_grads([train[i] for i in perm[s:s + batch]])
+            _, n, grads, _ = model.loss_and_grads([train[i] for i in perm[s : s + batch]])
             opt.step(model.parameters(), {k: g / n for k, g in grads.items()})
 
 

@@ -63,8 +63,22 @@ def _eval_json(run, *extra):
     return json.loads(out)
 
 
-ARITH = ["--cell", "rnn", "--dim", "50", "--lr", "0.1", "--arith-train", "2000",
-         "--arith-valid", "600", "--arith-depth", "2", "--arith-test-depth", "3"]
+ARITH = [
+    "--cell",
+    "rnn",
+    "--dim",
+    "50",
+    "--lr",
+    "0.1",
+    "--arith-train",
+    "2000",
+    "--arith-valid",
+    "600",
+    "--arith-depth",
+    "2",
+    "--arith-test-depth",
+    "3",
+]
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +94,22 @@ def treebank(tmp_path_factory):
     (d / "train.txt").write_text(TRAIN)
     (d / "dev.txt").write_text(DEV)
     out = d / "run"
-    stdout = _train("--trees", d / "train.txt", "--dev", d / "dev.txt", "--cell", "rnn",
-                    "--epochs", "30", "--lr", "0.2", "--out", out, "--samples", "2")
+    stdout = _train(
+        "--trees",
+        d / "train.txt",
+        "--dev",
+        d / "dev.txt",
+        "--cell",
+        "rnn",
+        "--epochs",
+        "30",
+        "--lr",
+        "0.2",
+        "--out",
+        out,
+        "--samples",
+        "2",
+    )
     return d, out, stdout
 
 
@@ -89,8 +117,15 @@ def treebank(tmp_path_factory):
 def test_arithmetic_run_learns_well_above_chance(arith_run):
     out, stdout = arith_run
     m = _eval_json(out)
-    for key in ("loss", "root_accuracy", "all_accuracy", "root_accuracy_d1", "root_accuracy_d2",
-                "root_accuracy_d3", "checkpoint"):
+    for key in (
+        "loss",
+        "root_accuracy",
+        "all_accuracy",
+        "root_accuracy_d1",
+        "root_accuracy_d2",
+        "root_accuracy_d3",
+        "checkpoint",
+    ):
         assert key in m
     assert "root_binary_accuracy" not in m  # 10 classes
     # the most frequent value of the held-out roots is about 0.2 of them
@@ -105,7 +140,9 @@ def test_arithmetic_run_learns_well_above_chance(arith_run):
 
 
 def test_held_out_arithmetic_is_fresh_and_of_every_depth():
-    task = TreeTask(TreeDataConfig(arith_train=300, arith_valid=400, arith_depth=2, arith_test_depth=4))
+    task = TreeTask(
+        TreeDataConfig(arith_train=300, arith_valid=400, arith_depth=2, arith_test_depth=4)
+    )
     _, depths = task._split("valid")
     assert sorted(set(depths.tolist())) == [1, 2, 3, 4]
     assert all(arith_value(t) == t.label for t in task.valid_trees)
@@ -129,7 +166,9 @@ def test_depth_counts_sum_to_the_root_counts():
     pred, _ = model.predict(trees)
     for k in (1, 2, 3):
         sel = depths == k
-        assert ex[f"correct_d{k}"] == int((pred[sel] == np.array([t.label for t in trees])[sel]).sum())
+        assert ex[f"correct_d{k}"] == int(
+            (pred[sel] == np.array([t.label for t in trees])[sel]).sum()
+        )
     base = model.evaluate(flats)  # no depths: the library's counts, same loss
     assert base.loss_sum == pytest.approx(r.loss_sum, rel=1e-6) and "total_d1" not in base.extra
     assert len(vocab) == model.config.vocab_size
@@ -182,7 +221,17 @@ def test_evaluate_file_on_an_arithmetic_run_reports_depths(arith_run, tmp_path):
 
 
 def test_resume_after_a_time_budget_stop_is_exact(tmp_path):
-    args = [*ARITH, "--arith-train", "300", "--arith-valid", "100", "--epochs", "2", "--samples", "0"]
+    args = [
+        *ARITH,
+        "--arith-train",
+        "300",
+        "--arith-valid",
+        "100",
+        "--epochs",
+        "2",
+        "--samples",
+        "0",
+    ]
     _train(*args, "--out", tmp_path / "a")
     _train(*args, "--out", tmp_path / "b", "--time-budget", "1e-9")  # stops after one step
     meta_b, _ = load_run(tmp_path / "b")
@@ -225,7 +274,9 @@ def test_evaluate_file_hook_matches_eval_on_the_same_trees(treebank):
 
 def test_predict_sentence_and_tree_on_a_treebank_run(treebank):
     _, out, _ = treebank
-    code, stdout, err = _run(["predict", out, "a truly wonderful movie", "(0 (2 the) (0 (0 awful) (2 zzz)))"])
+    code, stdout, err = _run(
+        ["predict", out, "a truly wonderful movie", "(0 (2 the) (0 (0 awful) (2 zzz)))"]
+    )
     assert code == 0, err
     first, second = stdout.strip().splitlines()
     assert first.split("\t")[1] == "4" and len(first.split("\t")[2].split()) == 5
@@ -239,7 +290,9 @@ def test_seeded_random_split_without_dev(treebank):
     d, _, _ = treebank
     cfg = {"trees": str(d / "train.txt"), "valid_fraction": 0.25}
     a, b = TreeTask(TreeDataConfig(**cfg)), TreeTask(TreeDataConfig(**cfg))
-    assert len(a.valid_trees) == 3 and [str(t) for t in a.valid_trees] == [str(t) for t in b.valid_trees]
+    assert len(a.valid_trees) == 3 and [str(t) for t in a.valid_trees] == [
+        str(t) for t in b.valid_trees
+    ]
     c = TreeTask(TreeDataConfig(**cfg, seed=1))
     assert [str(t) for t in c.valid_trees] != [str(t) for t in a.valid_trees]
     low = TreeTask(TreeDataConfig(**cfg, lower=True, min_count=2))
@@ -254,6 +307,16 @@ def test_bad_data_flags_are_one_line_errors(tmp_path):
     code, _, err = _run(["train", "tree", "--trees", bad, "--out", tmp_path / "r2"])
     assert code == 2 and "line 1" in err and "Traceback" not in err
     (tmp_path / "t.txt").write_text(TRAIN)
-    code, _, err = _run(["train", "tree", "--trees", tmp_path / "t.txt", "--n-classes", "3",
-                         "--out", tmp_path / "r3"])
+    code, _, err = _run(
+        [
+            "train",
+            "tree",
+            "--trees",
+            tmp_path / "t.txt",
+            "--n-classes",
+            "3",
+            "--out",
+            tmp_path / "r3",
+        ]
+    )
     assert code == 2 and "label 4" in err

@@ -5,9 +5,24 @@ import numpy as np
 import pytest
 
 from rnnkit.errors import RnnkitError
-from rnnkit.trees import (Tree, TreeBatch, TreeVocab, arith_trees, arith_vocab, binarize, evaluate,
-                          expression_depth, flatten_tree, format_tree, parse_tree, random_expression,
-                          read_trees, to_tokens, tree_from_sentence, write_trees)
+from rnnkit.trees import (
+    Tree,
+    TreeBatch,
+    TreeVocab,
+    arith_trees,
+    arith_vocab,
+    binarize,
+    evaluate,
+    expression_depth,
+    flatten_tree,
+    format_tree,
+    parse_tree,
+    random_expression,
+    read_trees,
+    to_tokens,
+    tree_from_sentence,
+    write_trees,
+)
 from rnnkit.trees.batch import FlatTree
 
 SST = "(3 (2 The) (4 (3 good) (2 movie)))"
@@ -75,21 +90,27 @@ def test_tree_equality_is_structural():
     assert parse_tree(SST) != "not a tree"
 
 
-@pytest.mark.parametrize("text, message", [
-    ("(3 (2 The) (4 (3 good) (2 movie))", r"unbalanced brackets: '\(' at line 4, column 1 is never closed"),
-    ("(3 (2 The)))", r"unbalanced brackets: '\)' at line 4, column 12 closes nothing"),
-    (")", r"unbalanced brackets: '\)' at line 4, column 1"),
-    ("((2 The) (2 x))", r"missing label \(found '\('\) at line 4, column 2"),
-    ("(3 (The) (2 x))", r"missing or non-integer label at line 4, column 5: .* found 'The'"),
-    ("(NP (DT the))", r"non-integer label at line 4, column 2"),
-    ("(3 ())", r"empty tree '\(\)' at line 4, column 5"),
-    ("(3 (2 x) (1))", r"empty tree .* at line 4, column 10"),
-    ("", r"empty input at line 4"),
-    ("(3 The (2 x))", r"word 'The' at line 4, column 8"),
-    ("(3 a b)", r"word 'b' .* at line 4, column 6"),
-    ("hello", r"expected '\(' at line 4, column 1"),
-    ("(3 (2 x)) (2 y)", r"text after the end of the tree at line 4, column 11"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "(3 (2 The) (4 (3 good) (2 movie))",
+            r"unbalanced brackets: '\(' at line 4, column 1 is never closed",
+        ),
+        ("(3 (2 The)))", r"unbalanced brackets: '\)' at line 4, column 12 closes nothing"),
+        (")", r"unbalanced brackets: '\)' at line 4, column 1"),
+        ("((2 The) (2 x))", r"missing label \(found '\('\) at line 4, column 2"),
+        ("(3 (The) (2 x))", r"missing or non-integer label at line 4, column 5: .* found 'The'"),
+        ("(NP (DT the))", r"non-integer label at line 4, column 2"),
+        ("(3 ())", r"empty tree '\(\)' at line 4, column 5"),
+        ("(3 (2 x) (1))", r"empty tree .* at line 4, column 10"),
+        ("", r"empty input at line 4"),
+        ("(3 The (2 x))", r"word 'The' at line 4, column 8"),
+        ("(3 a b)", r"word 'b' .* at line 4, column 6"),
+        ("hello", r"expected '\(' at line 4, column 1"),
+        ("(3 (2 x)) (2 y)", r"text after the end of the tree at line 4, column 11"),
+    ],
+)
 def test_parse_errors_name_line_and_column(text, message):
     with pytest.raises(RnnkitError, match=message):
         parse_tree(text, line=4)
@@ -165,7 +186,10 @@ def test_tree_vocab():
     assert v.vocab.itos[0] == "<unk>" and len(v) == 6
     assert v.ids(["good", "zzz"]).tolist() == [v.vocab.id("good"), 0]
     low = TreeVocab.build(trees, lower=True)
-    assert len(low) == 5 and low.ids(["THE", "bad"]).tolist() == [low.vocab.id("the"), low.vocab.id("bad")]
+    assert len(low) == 5 and low.ids(["THE", "bad"]).tolist() == [
+        low.vocab.id("the"),
+        low.vocab.id("bad"),
+    ]
     assert TreeVocab.from_json(low.to_json()) == low
     assert TreeVocab.build(trees, lower=True, min_count=2).vocab.itos == ["<unk>", "the"]
     with pytest.raises(RnnkitError, match="<unk>"):
@@ -189,8 +213,11 @@ def test_flatten_is_post_order():
 
 
 def test_batch_rows_sorted_by_height():
-    trees = [parse_tree("(1 (2 a) (3 (4 b) (_ c)))"), parse_tree("(0 d)"),
-             parse_tree("(2 (1 (1 e) (1 f)) (2 (3 g) (4 h)))")]
+    trees = [
+        parse_tree("(1 (2 a) (3 (4 b) (_ c)))"),
+        parse_tree("(0 d)"),
+        parse_tree("(2 (1 (1 e) (1 f)) (2 (3 g) (4 h)))"),
+    ]
     b = TreeBatch.from_trees(trees, _ids)
     assert (b.n_trees, b.n_nodes, b.n_leaves) == (3, 13, 8)
     assert sorted(b.words.tolist()) == list(range(8))
@@ -201,9 +228,13 @@ def test_batch_rows_sorted_by_height():
     kids = np.concatenate([b.left[b.left >= 0], b.right[b.right >= 0]])
     assert sorted(kids.tolist() + b.roots.tolist()) == list(range(13))
     assert b.labels[b.roots].tolist() == [1, 0, 2]
+
     # the words of each tree, read back from the batch by a walk from its root, are in order
     def words(r):
-        return [chr(ord("a") + b.words[r])] if b.left[r] < 0 else words(b.left[r]) + words(b.right[r])
+        return (
+            [chr(ord("a") + b.words[r])] if b.left[r] < 0 else words(b.left[r]) + words(b.right[r])
+        )
+
     assert [words(r) for r in b.roots] == [t.leaves() for t in trees]
     with pytest.raises(RnnkitError, match="at least one tree"):
         TreeBatch.from_flat([])
@@ -213,6 +244,7 @@ def test_batch_rows_sorted_by_height():
 # -- arithmetic trees ---------------------------------------------------------------------------
 def test_arith_representation_and_tokens():
     from rnnkit.trees.arith import combine
+
     three, four, five = (Tree.leaf(str(d), d) for d in (3, 4, 5))
     t = combine(combine(three, "+", four), "*", five)
     assert format_tree(t) == "(5 (7 (3 3) (_ (_ +) (4 4))) (_ (_ *) (5 5)))"
@@ -240,6 +272,8 @@ def test_arith_trees_labels_depths_and_seed():
     v = arith_vocab()
     assert len(v) == 14 and 0 not in v.ids(trees[0].leaves())
     for t in trees:  # one bracket pair per subexpression
-        assert to_tokens(t).count("(") == sum(1 for n in t.nodes() if not n.is_leaf and n.label is not None)
+        assert to_tokens(t).count("(") == sum(
+            1 for n in t.nodes() if not n.is_leaf and n.label is not None
+        )
     with pytest.raises(RnnkitError, match="ops"):
         random_expression(1, rng, ops="/")

@@ -35,7 +35,11 @@ MAX_DIGITS = 15  # sums stay exact in int64
 
 
 def _check_digits(digits) -> int:
-    if isinstance(digits, bool) or not isinstance(digits, (int, np.integer)) or not 1 <= digits <= MAX_DIGITS:
+    if (
+        isinstance(digits, bool)
+        or not isinstance(digits, (int, np.integer))
+        or not 1 <= digits <= MAX_DIGITS
+    ):
         raise RnnkitError(f"--digits must be an integer in [1, {MAX_DIGITS}], got {digits!r}")
     return int(digits)
 
@@ -64,7 +68,7 @@ def addition_operands(n: int, digits: int, seed: int = 0) -> np.ndarray:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise RnnkitError(f"the number of questions must be an integer >= 1, got {n!r}")
     rng = np.random.default_rng(seed)
-    N = 10 ** digits
+    N = 10**digits
     if n >= distinct_pairs(digits):  # all of them: enumerate instead of collecting coupons
         a, b = np.triu_indices(N)
         ab = np.stack([a, b], axis=1).astype(np.int64)[rng.permutation(len(a))]
@@ -76,7 +80,7 @@ def addition_operands(n: int, digits: int, seed: int = 0) -> np.ndarray:
     while len(out) < n:
         m = max(2 * (n - len(out)), 1024)
         k = rng.integers(1, digits + 1, size=(m, 2))  # digit counts, then uniform digits
-        v = rng.integers(0, 10 ** k)
+        v = rng.integers(0, 10**k)
         for a, b in v.tolist():
             key = (a, b) if a <= b else (b, a)
             if key not in seen:
@@ -97,11 +101,15 @@ def format_answer(s: int, digits: int) -> str:
     return str(s).ljust(answer_len(digits))
 
 
-def addition_pairs(n: int, digits: int, seed: int = 0, reverse: bool = False) -> list[tuple[str, str]]:
+def addition_pairs(
+    n: int, digits: int, seed: int = 0, reverse: bool = False
+) -> list[tuple[str, str]]:
     """n distinct (question, answer) string pairs, both padded as in the Keras example."""
     ops = addition_operands(n, digits, seed)
-    return [(format_question(a, b, digits, reverse), format_answer(a + b, digits))
-            for a, b in ops.tolist()]
+    return [
+        (format_question(a, b, digits, reverse), format_answer(a + b, digits))
+        for a, b in ops.tolist()
+    ]
 
 
 def encode_chars(texts: list[str], alphabet: str = ALPHABET) -> np.ndarray:
@@ -117,28 +125,35 @@ def encode_chars(texts: list[str], alphabet: str = ALPHABET) -> np.ndarray:
         try:
             out[i] = [idx[ch] for ch in s]
         except KeyError as exc:
-            raise RnnkitError(f"character {exc.args[0]!r} of {s!r} is not in the alphabet {alphabet!r}") from None
+            raise RnnkitError(
+                f"character {exc.args[0]!r} of {s!r} is not in the alphabet {alphabet!r}"
+            ) from None
     return out.T.copy()
 
 
 def split_pairs(n: int, valid_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices (train, valid) of n items: shuffled with ``seed``, the last share held out."""
     if not 0 < valid_fraction < 1:
-        raise RnnkitError(f"--valid-fraction must lie strictly between 0 and 1, got {valid_fraction!r}")
+        raise RnnkitError(
+            f"--valid-fraction must lie strictly between 0 and 1, got {valid_fraction!r}"
+        )
     perm = np.random.default_rng([seed, 7]).permutation(n)
     n_valid = int(round(n * valid_fraction))
     if n_valid < 1 or n - n_valid < 1:
-        raise RnnkitError(f"{n} pairs cannot be split into training and held-out parts "
-                          f"with --valid-fraction {valid_fraction}")
-    return perm[: n - n_valid], perm[n - n_valid:]
+        raise RnnkitError(
+            f"{n} pairs cannot be split into training and held-out parts "
+            f"with --valid-fraction {valid_fraction}"
+        )
+    return perm[: n - n_valid], perm[n - n_valid :]
 
 
 # -- other generated tasks -----------------------------------------------------------------------
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
-def reversal_pairs(n: int, seed: int = 0, min_len: int = 3, max_len: int = 10,
-                   letters: str = _LETTERS[:10]) -> list[tuple[str, str]]:
+def reversal_pairs(
+    n: int, seed: int = 0, min_len: int = 3, max_len: int = 10, letters: str = _LETTERS[:10]
+) -> list[tuple[str, str]]:
     """(s, s reversed) for n random strings of min_len..max_len letters."""
     rng = np.random.default_rng(seed)
     lens = rng.integers(min_len, max_len + 1, n)
@@ -149,8 +164,16 @@ def reversal_pairs(n: int, seed: int = 0, min_len: int = 3, max_len: int = 10,
     return out
 
 
-_DATE_FORMATS = ("%d %B %Y", "%B %d, %Y", "%d %b %Y", "%b %d %Y", "%d/%m/%Y", "%A %d %B %Y",
-                 "%d.%m.%y", "%Y %b %d")
+_DATE_FORMATS = (
+    "%d %B %Y",
+    "%B %d, %Y",
+    "%d %b %Y",
+    "%b %d %Y",
+    "%d/%m/%Y",
+    "%A %d %B %Y",
+    "%d.%m.%y",
+    "%Y %b %d",
+)
 
 
 def date_pairs(n: int, seed: int = 0) -> list[tuple[str, str]]:
@@ -160,19 +183,39 @@ def date_pairs(n: int, seed: int = 0) -> list[tuple[str, str]]:
     start = _dt.date(1950, 1, 1).toordinal()
     days = rng.integers(0, (_dt.date(2049, 12, 31).toordinal() - start) + 1, n)
     fmts = rng.integers(0, len(_DATE_FORMATS), n)
-    return [(_english_strftime(_dt.date.fromordinal(start + d), _DATE_FORMATS[f]).lower(),
-             _dt.date.fromordinal(start + d).isoformat()) for d, f in zip(days.tolist(), fmts.tolist())]
+    return [
+        (
+            _english_strftime(_dt.date.fromordinal(start + d), _DATE_FORMATS[f]).lower(),
+            _dt.date.fromordinal(start + d).isoformat(),
+        )
+        for d, f in zip(days.tolist(), fmts.tolist())
+    ]
 
 
-_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
-           "October", "November", "December"]
+_MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 _DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 
 
 def _english_strftime(d: _dt.date, fmt: str) -> str:
     """strftime with English names whatever the locale."""
-    fmt = (fmt.replace("%B", _MONTHS[d.month - 1]).replace("%b", _MONTHS[d.month - 1][:3])
-           .replace("%A", _DAYS[d.weekday()]))
+    fmt = (
+        fmt.replace("%B", _MONTHS[d.month - 1])
+        .replace("%b", _MONTHS[d.month - 1][:3])
+        .replace("%A", _DAYS[d.weekday()])
+    )
     return d.strftime(fmt)
 
 
@@ -198,15 +241,19 @@ def read_pairs(path) -> list[tuple[str, str]]:
             continue
         parts = line.split("\t")
         if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
-            raise RnnkitError(f"{path} line {i}: expected 'source<TAB>target' with both sides "
-                              f"non-empty, got {line[:60]!r}")
+            raise RnnkitError(
+                f"{path} line {i}: expected 'source<TAB>target' with both sides "
+                f"non-empty, got {line[:60]!r}"
+            )
         out.append((parts[0], parts[1]))
     return out
 
 
 def _main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m rnnkit.data.addition",
-                                description="Write generated source<TAB>target pairs.")
+    p = argparse.ArgumentParser(
+        prog="python -m rnnkit.data.addition",
+        description="Write generated source<TAB>target pairs.",
+    )
     p.add_argument("--pairs", required=True, metavar="FILE", help="output file")
     p.add_argument("--kind", choices=["addition", "reverse", "dates"], default="addition")
     p.add_argument("-n", type=int, default=20000, help="pairs (default: 20000)")
@@ -215,7 +262,10 @@ def _main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     try:
         if a.kind == "addition":  # no padding: the seq2seq task pads by itself
-            pairs = [(f"{x}+{y}", str(x + y)) for x, y in addition_operands(a.n, a.digits, a.seed).tolist()]
+            pairs = [
+                (f"{x}+{y}", str(x + y))
+                for x, y in addition_operands(a.n, a.digits, a.seed).tolist()
+            ]
         elif a.kind == "reverse":
             pairs = reversal_pairs(a.n, a.seed)
         else:

@@ -12,7 +12,8 @@ Two forms:
 from __future__ import annotations
 
 import math
-from typing import Iterator, Sequence, TypeVar
+from collections.abc import Iterator, Sequence
+from typing import TypeVar, overload
 
 import numpy as np
 
@@ -163,6 +164,18 @@ def stream_batches(
             np.ascontiguousarray(data[start : start + k]),
             np.ascontiguousarray(data[start + 1 : start + 1 + k]),
         )
+
+
+@overload
+def train_valid_split(
+    items: np.ndarray, valid_fraction: float, rng_seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@overload
+def train_valid_split(
+    items: Sequence[T], valid_fraction: float, rng_seed: int = 0
+) -> tuple[list[T], list[T]]: ...
 
 
 def train_valid_split(

@@ -19,8 +19,9 @@ import json
 import os
 import sys
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -69,9 +70,7 @@ def _check_file(path: str | os.PathLike) -> Path:
     return p
 
 
-def _iter_lines(
-    path: Path, progress: bool | None, desc: str, hasher: Any = None
-) -> Iterator[str]:
+def _iter_lines(path: Path, progress: bool | None, desc: str, hasher: Any = None) -> Iterator[str]:
     """The decoded lines of ``path``, read about :data:`CHUNK_BYTES` of whole lines at a time.
 
     ``hasher`` (a hashlib object) is fed every byte read, in order.
@@ -217,18 +216,30 @@ def encode_to_memmap(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     vhash = _vocab_hash(vocab)
-    options = {"corpus": str(p.resolve()), "vocab_hash": vhash, "fmt": fmt, "lower": lower,
-               "unk_token": unk_token, "dtype": "int32", "version": _SIDECAR_VERSION}
+    options = {
+        "corpus": str(p.resolve()),
+        "vocab_hash": vhash,
+        "fmt": fmt,
+        "lower": lower,
+        "unk_token": unk_token,
+        "dtype": "int32",
+        "version": _SIDECAR_VERSION,
+    }
     key_blob = json.dumps(options, sort_keys=True).encode("utf-8")
     key = hashlib.blake2b(key_blob, digest_size=8).hexdigest()
     bin_path, meta_path = out / f"ids-{key}.bin", out / f"ids-{key}.json"
 
     st = p.stat()
     meta = _read_sidecar(meta_path)
-    if (meta is not None and all(meta.get(k) == v for k, v in options.items())
-            and isinstance(meta.get("n_tokens"), int) and meta["n_tokens"] > 0
-            and bin_path.is_file() and bin_path.stat().st_size == 4 * meta["n_tokens"]
-            and meta.get("size") == st.st_size):
+    if (
+        meta is not None
+        and all(meta.get(k) == v for k, v in options.items())
+        and isinstance(meta.get("n_tokens"), int)
+        and meta["n_tokens"] > 0
+        and bin_path.is_file()
+        and bin_path.stat().st_size == 4 * meta["n_tokens"]
+        and meta.get("size") == st.st_size
+    ):
         if not verify and meta.get("mtime_ns") == st.st_mtime_ns:
             return _open_ids(bin_path, meta["n_tokens"])
         if _hash_file(p, progress) == meta.get("content_hash"):
@@ -259,8 +270,13 @@ def encode_to_memmap(
     finally:
         if tmp.exists():
             tmp.unlink()
-    meta = dict(options, size=st.st_size, mtime_ns=st.st_mtime_ns,
-                content_hash=hasher.hexdigest(), n_tokens=n_tokens)
+    meta = dict(
+        options,
+        size=st.st_size,
+        mtime_ns=st.st_mtime_ns,
+        content_hash=hasher.hexdigest(),
+        n_tokens=n_tokens,
+    )
     _write_json_atomic(meta_path, meta)
     return _open_ids(bin_path, n_tokens)
 
@@ -314,5 +330,7 @@ class StreamBatches:
             yield self[i]
 
     def __repr__(self) -> str:
-        return (f"StreamBatches(n_tokens={self.ids.shape[0]}, batch_size={self.batch_size}, "
-                f"bptt={self.bptt}, chunks={self._len})")
+        return (
+            f"StreamBatches(n_tokens={self.ids.shape[0]}, batch_size={self.batch_size}, "
+            f"bptt={self.bptt}, chunks={self._len})"
+        )

@@ -51,8 +51,8 @@ import sys
 import sysconfig
 import tempfile
 import warnings
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from rnnkit.data import text as _text_module
 from rnnkit.data.text import split_sentences
@@ -113,7 +113,7 @@ def _strip_markup(text: str) -> str:
         text = _STRONG_RE.sub(r"\1", text)
         text = _EMPH_RE.sub(r"\1", text)
     if not text.isascii():
-        text = text.replace("“\"", "\"").replace("\"”", "\"")  # “"code"” -> "code"
+        text = text.replace('“"', '"').replace('"”', '"')  # “"code"” -> "code"
         text = text.translate(_QUOTES)
     return _SPACE_RE.sub(" ", text).strip()
 
@@ -209,8 +209,11 @@ _CODE_LINE_RE = re.compile(
 )
 
 # underlines, rubrics, tables, field lists and code: one regex for speed
-_DROP_LINE_RE = re.compile("|".join(
-    f"(?:{r.pattern})" for r in (_UNDERLINE_RE, _RUBRIC_RE, _TABLE_RE, _FIELD_RE, _CODE_LINE_RE)))
+_DROP_LINE_RE = re.compile(
+    "|".join(
+        f"(?:{r.pattern})" for r in (_UNDERLINE_RE, _RUBRIC_RE, _TABLE_RE, _FIELD_RE, _CODE_LINE_RE)
+    )
+)
 
 
 def _tainted_lines(lines: list[str]) -> set[int]:
@@ -286,8 +289,12 @@ def _clean_docstring(doc: str) -> list[str]:
             flush()
             continue
         nxt = lines[i + 1].strip() if i + 1 < len(lines) else ""
-        if (_UNDERLINE_RE.match(nxt) and len(nxt) >= len(stripped) - 2) or _SECTION_RE.match(
-                stripped) or _DIRECTIVE_RE.match(stripped) or stripped.endswith(":"):
+        if (
+            (_UNDERLINE_RE.match(nxt) and len(nxt) >= len(stripped) - 2)
+            or _SECTION_RE.match(stripped)
+            or _DIRECTIVE_RE.match(stripped)
+            or stripped.endswith(":")
+        ):
             # a heading, a section header, a directive, or a line introducing a nested block
             drop(stripped)
             literal_indent = indent
@@ -344,8 +351,11 @@ def _close_paragraphs(text: str, capitalize: bool = False) -> str:
             line = _MARKER_RE.sub("", line)
         if capitalize and (i == 0 or not lines[i - 1].strip()) and _LOWER_WORD_RE.match(line):
             line = line[0].upper() + line[1:]
-        if (i + 1 == len(lines) or not lines[i + 1].strip()) and line[:1] not in " \t" \
-                and _OPEN_END_RE.search(line):
+        if (
+            (i + 1 == len(lines) or not lines[i + 1].strip())
+            and line[:1] not in " \t"
+            and _OPEN_END_RE.search(line)
+        ):
             line += "."
         lines[i] = line
     return "\n".join(lines)
@@ -395,8 +405,9 @@ def _comment_blocks(source: str) -> Iterator[str]:
         yield "\n".join(block)
 
 
-_SKIP_DIRS = frozenset({"test", "tests", "idle_test", "site-packages", "dist-packages",
-                        "__pycache__"})
+_SKIP_DIRS = frozenset(
+    {"test", "tests", "idle_test", "site-packages", "dist-packages", "__pycache__"}
+)
 
 
 def _stdlib_files(root: Path) -> list[Path]:
@@ -439,8 +450,10 @@ def _keep_sentence(s: str) -> bool:
     return len(_NON_UPPER_RE.sub("", s)) * 2 <= letters  # no SHOUTING or acronym lists
 
 
-_ABBREV_RE = re.compile(r"(?<![\w.])(e\.g\.|i\.e\.|cf\.|vs\.|viz\.|resp\.|approx\.|Mr\.|Dr\.|"
-                         r"St\.|No\.|[A-Z]\.)\s+")
+_ABBREV_RE = re.compile(
+    r"(?<![\w.])(e\.g\.|i\.e\.|cf\.|vs\.|viz\.|resp\.|approx\.|Mr\.|Dr\.|"
+    r"St\.|No\.|[A-Z]\.)\s+"
+)
 _KEEP = "\x01"  # stands for a space that must not end a sentence
 
 
@@ -469,8 +482,13 @@ def _build_corpus(
     """
     out: list[str] = []
     seen: set[str] = set()
-    stats = {"topic_sentences": 0, "docstring_sentences": 0, "comment_sentences": 0,
-             "files_read": 0, "files_contributing": 0}
+    stats = {
+        "topic_sentences": 0,
+        "docstring_sentences": 0,
+        "comment_sentences": 0,
+        "files_read": 0,
+        "files_contributing": 0,
+    }
     topics: dict[str, str] = {}
     if with_topics:
         try:
@@ -486,8 +504,7 @@ def _build_corpus(
             with warnings.catch_warnings():  # e.g. SyntaxWarning: invalid escape sequence
                 warnings.simplefilter("ignore")
                 tree = ast.parse(source, filename=str(path))
-        except (OSError, UnicodeDecodeError, SyntaxError, ValueError, RecursionError,
-                MemoryError):
+        except (OSError, UnicodeDecodeError, SyntaxError, ValueError, RecursionError, MemoryError):
             continue
         stats["files_read"] += 1
         n_doc = n_comment = 0
@@ -542,11 +559,14 @@ def _code_fingerprint() -> str:
 def _cache_path() -> Path:
     """Where the built corpus text is cached: ``$RNNKIT_CACHE`` (default ``~/.cache/rnnkit``),
     in a file named after the Python version, :data:`CORPUS_VERSION` and the code hash."""
-    base = os.environ.get("RNNKIT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache",
-                                                          "rnnkit")
+    base = os.environ.get("RNNKIT_CACHE") or os.path.join(
+        os.path.expanduser("~"), ".cache", "rnnkit"
+    )
     v = sys.version_info
-    name = (f"corpus-{sys.implementation.name}{v.major}.{v.minor}.{v.micro}"
-            f"{v.releaselevel[0]}{v.serial}-v{CORPUS_VERSION}-{_code_fingerprint()}.txt")
+    name = (
+        f"corpus-{sys.implementation.name}{v.major}.{v.minor}.{v.micro}"
+        f"{v.releaselevel[0]}{v.serial}-v{CORPUS_VERSION}-{_code_fingerprint()}.txt"
+    )
     return Path(base) / name
 
 

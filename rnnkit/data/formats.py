@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import statistics
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from rnnkit.data.text import (
     _ABBREVS,
@@ -91,8 +91,11 @@ def detect_format(text: str, unk_token: str | None = Vocab.UNK) -> str:
         for tok in ln.split():
             if tok == unk_token or tok.lower() in _CLITICS or _DETACHED_PUNCT_RE.match(tok):
                 pretok += 1
-            elif (_ATTACHED_PUNCT_RE.search(tok) or _ATTACHED_CLITIC_RE.search(tok)
-                  or _attached_period(tok)):
+            elif (
+                _ATTACHED_PUNCT_RE.search(tok)
+                or _ATTACHED_CLITIC_RE.search(tok)
+                or _attached_period(tok)
+            ):
                 raw += 1
     if pretok >= 2 and pretok > 2 * raw:
         return "tokens"

@@ -32,15 +32,40 @@ import numpy as np
 from ..errors import RnnkitError
 
 SIZES = ("small", "large")
-COLOURS = {"red": (1, 0, 0), "green": (0, 1, 0), "blue": (0, 0, 1), "yellow": (1, 1, 0),
-           "cyan": (0, 1, 1), "magenta": (1, 0, 1)}
+COLOURS = {
+    "red": (1, 0, 0),
+    "green": (0, 1, 0),
+    "blue": (0, 0, 1),
+    "yellow": (1, 1, 0),
+    "cyan": (0, 1, 1),
+    "magenta": (1, 0, 1),
+}
 SHAPES = ("circle", "square", "triangle")
-POSITIONS = {"top left": (0.25, 0.25), "top right": (0.25, 0.75), "bottom left": (0.75, 0.25),
-             "bottom right": (0.75, 0.75), "centre": (0.5, 0.5)}  # (row, column) as fractions of S
+POSITIONS = {
+    "top left": (0.25, 0.25),
+    "top right": (0.25, 0.75),
+    "bottom left": (0.75, 0.25),
+    "bottom right": (0.75, 0.75),
+    "centre": (0.5, 0.5),
+}  # (row, column) as fractions of S
 
 PAD, BOS, EOS = "<pad>", "<s>", "</s>"
-WORDS = [PAD, BOS, EOS, "a", "at", "the", *SIZES, *COLOURS, *SHAPES, "top", "bottom", "left",
-         "right", "centre"]
+WORDS = [
+    PAD,
+    BOS,
+    EOS,
+    "a",
+    "at",
+    "the",
+    *SIZES,
+    *COLOURS,
+    *SHAPES,
+    "top",
+    "bottom",
+    "left",
+    "right",
+    "centre",
+]
 WORD_ID = {w: i for i, w in enumerate(WORDS)}
 
 
@@ -58,7 +83,9 @@ def encode_caption(text: str) -> np.ndarray:
     try:
         return np.array([WORD_ID[w] for w in text.split()], np.int64)
     except KeyError as exc:
-        raise RnnkitError(f"caption {text!r} has a word outside the vocabulary: {exc.args[0]!r}") from None
+        raise RnnkitError(
+            f"caption {text!r} has a word outside the vocabulary: {exc.args[0]!r}"
+        ) from None
 
 
 def decode_caption(ids) -> str:
@@ -81,8 +108,15 @@ def parse_caption(text: str) -> dict:
     return {"size": pick(SIZES), "colour": pick(COLOURS), "shape": pick(SHAPES), "position": pos}
 
 
-def render(size: str, colour: str, shape: str, position: str, image_size: int = 32,
-           rng: np.random.Generator | None = None, noise: float = 0.05) -> np.ndarray:
+def render(
+    size: str,
+    colour: str,
+    shape: str,
+    position: str,
+    image_size: int = 32,
+    rng: np.random.Generator | None = None,
+    noise: float = 0.05,
+) -> np.ndarray:
     """One image (S, S, 3) float32 in [0, 1]. ``rng`` None: no jitter, no noise."""
     S = int(image_size)
     if S < 16:
@@ -110,8 +144,13 @@ def render(size: str, colour: str, shape: str, position: str, image_size: int = 
     return img
 
 
-def make_dataset(n: int, image_size: int = 32, seed: int | np.random.Generator = 0,
-                 noise: float = 0.05, pairs: set | None = None):
+def make_dataset(
+    n: int,
+    image_size: int = 32,
+    seed: int | np.random.Generator = 0,
+    noise: float = 0.05,
+    pairs: set | None = None,
+):
     """``n`` renderings of captions drawn uniformly (only with (shape, colour) in ``pairs`` when
     given). Returns (images (n, S, S, 3) float32, captions list[str], attributes list[tuple])."""
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
@@ -120,8 +159,16 @@ def make_dataset(n: int, image_size: int = 32, seed: int | np.random.Generator =
         raise RnnkitError("no caption is left to draw from")
     pick = rng.integers(0, len(combos), n)
     attrs = [combos[i] for i in pick]
-    imgs = np.stack([render(*a, image_size=image_size, rng=rng, noise=noise) for a in attrs]) \
-        if n else np.zeros((0, image_size, image_size, 3), np.float32)
+    imgs = (
+        np.stack(
+            [
+                render(sz, col, shp, pos, image_size=image_size, rng=rng, noise=noise)
+                for sz, col, shp, pos in attrs
+            ]
+        )
+        if n
+        else np.zeros((0, image_size, image_size, 3), np.float32)
+    )
     return imgs, [caption(*a) for a in attrs], attrs
 
 
@@ -154,12 +201,18 @@ def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
     raw = np.concatenate([np.zeros((H, 1), np.uint8), a.reshape(H, W * 3)], axis=1)  # filter 0
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     ihdr = struct.pack(">IIBBBBB", W, H, 8, 2, 0, 0, 0)
     with open(path, "wb") as f:
-        f.write(_SIG + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw.tobytes(), 6))
-                + chunk(b"IEND", b""))
+        f.write(
+            _SIG
+            + chunk(b"IHDR", ihdr)
+            + chunk(b"IDAT", zlib.compress(raw.tobytes(), 6))
+            + chunk(b"IEND", b"")
+        )
 
 
 def _png_header(path, data: bytes) -> tuple[int, int, int, int, int]:
@@ -171,8 +224,10 @@ def _png_header(path, data: bytes) -> tuple[int, int, int, int, int]:
     W, H, depth, ctype, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
     if ctype not in (2, 6) or depth != 8 or interlace != 0:
         mode = _MODES.get(ctype, f"colour type {ctype}")
-        raise RnnkitError(f"{path} is a {depth}-bit {mode}{' interlaced' if interlace else ''} PNG; "
-                          f"rnnkit reads 8-bit RGB or RGBA, non-interlaced")
+        raise RnnkitError(
+            f"{path} is a {depth}-bit {mode}{' interlaced' if interlace else ''} PNG; "
+            f"rnnkit reads 8-bit RGB or RGBA, non-interlaced"
+        )
     if W == 0 or H == 0:
         raise RnnkitError(f"{path} is an empty PNG ({W}x{H})")
     return W, H, depth, ctype, interlace
@@ -182,9 +237,9 @@ def _decode_png(path, data: bytes, W: int, H: int, channels: int) -> np.ndarray:
     """Pure NumPy/zlib decoding of 8-bit, non-interlaced pixels: (H, W, channels) uint8."""
     idat, pos = [], 8
     while pos + 8 <= len(data):
-        n, kind = struct.unpack(">I", data[pos: pos + 4])[0], data[pos + 4: pos + 8]
+        n, kind = struct.unpack(">I", data[pos : pos + 4])[0], data[pos + 4 : pos + 8]
         if kind == b"IDAT":
-            idat.append(data[pos + 8: pos + 8 + n])
+            idat.append(data[pos + 8 : pos + 8 + n])
         if kind == b"IEND":
             break
         pos += 12 + n
@@ -210,15 +265,15 @@ def _decode_png(path, data: bytes, W: int, H: int, channels: int) -> np.ndarray:
         elif ftype in (3, 4):  # Average, Paeth: each pixel needs the one on its left
             cur = np.zeros(stride, np.int32)
             for x in range(0, stride, bpp):
-                a = cur[x - bpp: x] if x else np.zeros(bpp, np.int32)
-                b, c = prev[x: x + bpp], (prev[x - bpp: x] if x else np.zeros(bpp, np.int32))
+                a = cur[x - bpp : x] if x else np.zeros(bpp, np.int32)
+                b, c = prev[x : x + bpp], (prev[x - bpp : x] if x else np.zeros(bpp, np.int32))
                 if ftype == 3:
                     pred = (a + b) // 2
                 else:
                     p = a + b - c
                     pa, pb, pc = np.abs(p - a), np.abs(p - b), np.abs(p - c)
                     pred = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
-                cur[x: x + bpp] = (line[x: x + bpp] + pred) % 256
+                cur[x : x + bpp] = (line[x : x + bpp] + pred) % 256
         else:
             raise RnnkitError(f"{path} is a damaged PNG file (unknown row filter {ftype})")
         out[y] = cur

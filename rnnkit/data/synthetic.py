@@ -36,9 +36,18 @@ def _positive_int(name: str, v, minimum: int = 1) -> int:
     return int(v)
 
 
-def mackey_glass(n: int, tau: float = 17, beta: float = 0.2, gamma: float = 0.1,
-                 n_exp: float = 10, dt: float = 1.0, x0: float = 1.2, discard: int = 100,
-                 seed: np.random.Generator | int | None = None, subsample: int = 1) -> np.ndarray:
+def mackey_glass(
+    n: int,
+    tau: float = 17,
+    beta: float = 0.2,
+    gamma: float = 0.1,
+    n_exp: float = 10,
+    dt: float = 1.0,
+    x0: float = 1.2,
+    discard: int = 100,
+    seed: np.random.Generator | int | None = None,
+    subsample: int = 1,
+) -> np.ndarray:
     """The Mackey-Glass series, shape (n, 1), float64 (time-major, one feature).
 
     Integrates dx/dt = beta x(t - tau) / (1 + x(t - tau)^n_exp) - gamma x(t) with the classical
@@ -74,12 +83,12 @@ def mackey_glass(n: int, tau: float = 17, beta: float = 0.2, gamma: float = 0.1,
     else:
         x[:m] = x0 + 0.2 * (_rng(seed).random(m) - 0.5)
     x[m] = x0
-    xs = x.tolist()                       # Python floats: the scalar loop is ~5x faster on them
-    ds = [0.0] * len(xs)                  # dx/dt at each grid point (0 over the history)
+    xs = x.tolist()  # Python floats: the scalar loop is ~5x faster on them
+    ds = [0.0] * len(xs)  # dx/dt at each grid point (0 over the history)
     half = 0.5 * dt
 
     def f(v: float, d: float) -> float:
-        return beta * d / (1.0 + d ** n_exp) - gamma * v
+        return beta * d / (1.0 + d**n_exp) - gamma * v
 
     for i in range(m, m + steps - 1):
         v = xs[i]
@@ -94,12 +103,13 @@ def mackey_glass(n: int, tau: float = 17, beta: float = 0.2, gamma: float = 0.1,
         k3 = f(v + half * k2, dh)
         k4 = f(v + dt * k3, d1)
         xs[i + 1] = v + dt / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
-    out = np.asarray(xs[m:])[::subsample][discard:discard + n]
+    out = np.asarray(xs[m:])[::subsample][discard : discard + n]
     return out.reshape(n, 1)
 
 
-def adding_problem(n: int, T: int, rng: np.random.Generator | int | None = None
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def adding_problem(
+    n: int, T: int, rng: np.random.Generator | int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """n sequences of the adding problem: X (T, n, 2) float64, y (n, 1) float64.
 
     X[t, i, 0] ~ U(0, 1) are the values, X[t, i, 1] in {0, 1} the markers: exactly two per
@@ -121,8 +131,13 @@ def adding_problem(n: int, T: int, rng: np.random.Generator | int | None = None
     return X, y
 
 
-def copy_memory(n: int, T: int, rng: np.random.Generator | int | None = None,
-                n_symbols: int = 8, length: int = 10) -> tuple[np.ndarray, np.ndarray]:
+def copy_memory(
+    n: int,
+    T: int,
+    rng: np.random.Generator | int | None = None,
+    n_symbols: int = 8,
+    length: int = 10,
+) -> tuple[np.ndarray, np.ndarray]:
     """n sequences of the copy-memory task: inputs and targets, each (T + 2 length, n) int64 ids.
 
     Ids: 0 blank, 1..n_symbols the symbols, n_symbols + 1 the delimiter (vocabulary
@@ -141,7 +156,7 @@ def copy_memory(n: int, T: int, rng: np.random.Generator | int | None = None,
     targets = np.zeros((total, n), dtype=np.int64)
     inputs[:length] = symbols
     inputs[length + T - 1] = n_symbols + 1
-    targets[T + length:] = symbols
+    targets[T + length :] = symbols
     return inputs, targets
 
 
@@ -153,8 +168,13 @@ def copy_baseline(T: int, n_symbols: int = 8, length: int = 10) -> float:
     return length * math.log(n_symbols) / (T + 2 * length)
 
 
-def remember_first(n: int, T: int, rng: np.random.Generator | int | None = None,
-                   n_classes: int = 4, n_distractors: int = 16) -> tuple[np.ndarray, np.ndarray]:
+def remember_first(
+    n: int,
+    T: int,
+    rng: np.random.Generator | int | None = None,
+    n_classes: int = 4,
+    n_distractors: int = 16,
+) -> tuple[np.ndarray, np.ndarray]:
     """n sequences of "remember the first token": inputs (T, n) int64 ids, targets (n,) int64.
 
     Step 0 holds the class token c in [0, n_classes) ("France"), steps 1..T-2 distractor tokens
@@ -164,8 +184,10 @@ def remember_first(n: int, T: int, rng: np.random.Generator | int | None = None,
     1 / n_classes of the time (cross-entropy ln n_classes).
     """
     n, T = _positive_int("n", n), _positive_int("T", T, 2)
-    n_classes, n_distractors = _positive_int("n_classes", n_classes, 2), _positive_int(
-        "n_distractors", n_distractors)
+    n_classes, n_distractors = (
+        _positive_int("n_classes", n_classes, 2),
+        _positive_int("n_distractors", n_distractors),
+    )
     g = _rng(rng)
     targets = g.integers(0, n_classes, n)
     inputs = g.integers(n_classes, n_classes + n_distractors, (T, n))

@@ -13,7 +13,8 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -85,8 +86,16 @@ _TB_RE = re.compile(
 )
 _CLITIC_END_RE = re.compile(r"(?i)(?:n't|'(?:s|m|d|ll|re|ve))$")
 # Multi-word contractions split as in the treebank: "cannot" -> "can not", "gonna" -> "gon na".
-_SPLIT_AT = {"cannot": 3, "gonna": 3, "gotta": 3, "wanna": 3, "gimme": 3, "lemme": 3,
-             "d'ye": 1, "more'n": 4}
+_SPLIT_AT = {
+    "cannot": 3,
+    "gonna": 3,
+    "gotta": 3,
+    "wanna": 3,
+    "gimme": 3,
+    "lemme": 3,
+    "d'ye": 1,
+    "more'n": 4,
+}
 _NEXT_NONSPACE_RE = re.compile(r"\s*(\S)")
 
 
@@ -95,7 +104,7 @@ def _split_clitics(word: str, out: list[str]) -> None:
     tail: list[str] = []
     m = _CLITIC_END_RE.search(word)
     while m is not None and m.start() > 0:
-        tail.append(word[m.start():])
+        tail.append(word[m.start() :])
         word = word[: m.start()]
         m = _CLITIC_END_RE.search(word)
     if m is not None:  # the word is a clitic itself ("n't" in pre-tokenized text)
@@ -241,9 +250,7 @@ def tokenize_simple(text: str, lower: bool = True) -> list[str]:
 # opening quote or bracket), or whitespace that contains a line break. Candidates after
 # abbreviations and initials are then vetted by _ends_sentence.
 _SENT_END = r"(?:(?<=[.!?])|(?<=[.!?][\"'”’)\]]))"
-_SENT_SPLIT_RE = re.compile(
-    _SENT_END + r"(?:\s+(?=[\"'“‘(\[]?[A-Z])|[ \t]*\n\s*)"
-)
+_SENT_SPLIT_RE = re.compile(_SENT_END + r"(?:\s+(?=[\"'“‘(\[]?[A-Z])|[ \t]*\n\s*)")
 _BLANK_LINE_RE = re.compile(r"\n[ \t\r\f\v]*\n")
 _LAST_WORD_RE = re.compile(r"\S+$")
 _FIRST_WORD_RE = re.compile(r"[\"'“‘(\[]*([A-Za-z]+)")
@@ -261,8 +268,11 @@ def _ends_sentence(block: str, start: int, stop: int) -> bool:
     low = core.lower()
     if low in _ABBREV_NEVER_END:
         return False  # "Dr. Smith", "e.g. This"
-    if (low in _ABBREV_MAY_END or _INITIALISM_RE.fullmatch(core)
-            or (len(core) == 1 and core.isupper())):  # "U.S. Army", "J. R. R. Tolkien"
+    if (
+        low in _ABBREV_MAY_END
+        or _INITIALISM_RE.fullmatch(core)
+        or (len(core) == 1 and core.isupper())
+    ):  # "U.S. Army", "J. R. R. Tolkien"
         nxt = _FIRST_WORD_RE.match(block, stop)
         return nxt is not None and nxt.group(1).lower() in _SENTENCE_STARTERS
     return True
@@ -355,7 +365,7 @@ class Vocab:
         max_size: int | None = None,
         specials: Sequence[str] = SPECIALS,
         min_count: int = 1,
-    ) -> "Vocab":
+    ) -> Vocab:
         """Build a vocabulary from token sequences.
 
         Specials get ids ``0 .. len(specials)-1`` in the given order (``PAD``, when present,
@@ -380,7 +390,7 @@ class Vocab:
         max_size: int | None = None,
         specials: Sequence[str] = SPECIALS,
         min_count: int = 1,
-    ) -> "Vocab":
+    ) -> Vocab:
         """Build a vocabulary from token counts (as :meth:`build`, for streamed corpora).
 
         ``counts`` maps token -> count; its iteration order is the first-appearance order
@@ -525,7 +535,7 @@ class Vocab:
         return d
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "Vocab":
+    def from_json(cls, d: dict[str, Any]) -> Vocab:
         """Inverse of :meth:`to_json`."""
         if not isinstance(d, dict) or "itos" not in d:
             raise RnnkitError("vocabulary JSON must be an object with an 'itos' list")

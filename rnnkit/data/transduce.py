@@ -42,14 +42,26 @@ PROBLEMS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
 }
 
 
-def make_sequences(problem: str, n: int, min_len: int, max_len: int, seed: int | np.random.Generator,
-                   base: int = 10) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def make_sequences(
+    problem: str,
+    n: int,
+    min_len: int,
+    max_len: int,
+    seed: int | np.random.Generator,
+    base: int = 10,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """``n`` (x, y) pairs of int64 arrays of the same length in [min_len, max_len]."""
     if problem not in PROBLEMS:
         raise RnnkitError(f"unknown problem {problem!r}; choose one of {', '.join(PROBLEMS)}")
     for name, v in (("n", n), ("min_len", min_len), ("max_len", max_len), ("base", base)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < (2 if name == "base" else 1):
-            raise RnnkitError(f"{name} must be an integer >= {2 if name == 'base' else 1}, got {v!r}")
+        if (
+            isinstance(v, bool)
+            or not isinstance(v, (int, np.integer))
+            or v < (2 if name == "base" else 1)
+        ):
+            raise RnnkitError(
+                f"{name} must be an integer >= {2 if name == 'base' else 1}, got {v!r}"
+            )
     if min_len > max_len:
         raise RnnkitError(f"min_len {min_len} exceeds max_len {max_len}")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
@@ -59,14 +71,18 @@ def make_sequences(problem: str, n: int, min_len: int, max_len: int, seed: int |
     return xs, [f(x, base).astype(np.int64) for x in xs]
 
 
-def padded_batches(xs: list[np.ndarray], ys: list[np.ndarray], batch_size: int,
-                   rng: np.random.Generator | None = None) -> list[tuple]:
+def padded_batches(
+    xs: list[np.ndarray],
+    ys: list[np.ndarray],
+    batch_size: int,
+    rng: np.random.Generator | None = None,
+) -> list[tuple]:
     """[(inputs (T, B), targets (T, B), lengths (B,))]: shuffled with ``rng`` (None: in order),
     padded with 0 at the end of the shorter sequences."""
     order = np.arange(len(xs)) if rng is None else rng.permutation(len(xs))
     out = []
     for i in range(0, len(order), batch_size):
-        idx = order[i: i + batch_size]
+        idx = order[i : i + batch_size]
         x, lengths = pad_batch([xs[j] for j in idx])
         y, _ = pad_batch([ys[j] for j in idx])
         out.append((x, y, None if lengths.min() == x.shape[0] else lengths))

@@ -9,6 +9,24 @@ from .registry import CELLS, cell_names, make_cell, make_recurrent, register_cel
 from .rnn import RNN, ElmanCell
 from .stepper import StepFunction, Stepper
 
-__all__ = ["RNN", "ElmanCell", "LSTM", "LSTMCell", "GRU", "GRUCell", "RecurrentLayer", "Cell",
-           "Cache", "recurrent_forward", "recurrent_backward", "CELLS", "cell_names", "make_cell",
-           "make_recurrent", "register_cell", "sum_rows", "StepFunction", "Stepper"]
+__all__ = [
+    "RNN",
+    "ElmanCell",
+    "LSTM",
+    "LSTMCell",
+    "GRU",
+    "GRUCell",
+    "RecurrentLayer",
+    "Cell",
+    "Cache",
+    "recurrent_forward",
+    "recurrent_backward",
+    "CELLS",
+    "cell_names",
+    "make_cell",
+    "make_recurrent",
+    "register_cell",
+    "sum_rows",
+    "StepFunction",
+    "Stepper",
+]

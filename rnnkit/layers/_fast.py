@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import os
+from typing import Any
 
 import numpy as np
 
@@ -36,14 +37,21 @@ try:
     from numba import njit, types
     from numba.extending import overload
 except ImportError:  # the fast path is optional
-    numba = None
+    numba = None  # type: ignore[assignment]  # the module, or None when numba is missing
 
 AVAILABLE = numba is not None
 ENABLED = AVAILABLE and os.environ.get("RNNKIT_NO_NUMBA", "") != "1"
 
 # tanh(x) ~ x P(x^2) / Q(x^2) on |x| <= 10 (|x| > 10: tanh rounds to +-1 in float32)
-_P = (0.9999999802665189, 0.13039259994488503, 0.0030541935903433417, 1.0641688975452006e-05,
-      -1.820540141261416e-08, 4.3452688333371e-11, -6.213374288359389e-14)
+_P = (
+    0.9999999802665189,
+    0.13039259994488503,
+    0.0030541935903433417,
+    1.0641688975452006e-05,
+    -1.820540141261416e-08,
+    4.3452688333371e-11,
+    -6.213374288359389e-14,
+)
 _Q = (1.0, 0.4637257604444256, 0.02429636759999403, 0.0002474111393121134)
 P0, P1, P2, P3, P4, P5, P6 = _P
 Q1, Q2, Q3 = _Q[1:]
@@ -83,8 +91,12 @@ def kernels():
     if not _ANNOUNCED:
         _ANNOUNCED = True
         if not _compiled_before():
-            print("rnnkit: compiling the LSTM/GRU kernels with numba (first use only, about "
-                  "10 s; cached afterwards)", file=sys.stderr, flush=True)
+            print(
+                "rnnkit: compiling the LSTM/GRU kernels with numba (first use only, about "
+                "10 s; cached afterwards)",
+                file=sys.stderr,
+                flush=True,
+            )
     return sys.modules[__name__]
 
 
@@ -98,7 +110,7 @@ def tanh32_reference(x: np.ndarray) -> np.ndarray:
 
 
 if AVAILABLE:
-    _JIT = dict(cache=True, fastmath=False, error_model="numpy", nogil=True)
+    _JIT: dict[str, Any] = dict(cache=True, fastmath=False, error_model="numpy", nogil=True)
 
     def _tanh(x):  # typed by the overload below
         raise NotImplementedError
@@ -109,16 +121,20 @@ if AVAILABLE:
     @overload(_tanh)
     def _tanh_ol(x):
         if x == types.float32:
+
             def tanh32(x):
                 v = min(max(np.float64(x), -CLAMP), CLAMP)  # NaN stays NaN
                 s = v * v
                 p = (((((P6 * s + P5) * s + P4) * s + P3) * s + P2) * s + P1) * s + P0
                 q = ((Q3 * s + Q2) * s + Q1) * s + 1.0
                 return np.float32(v * p / q)
+
             return tanh32
         if x == types.float64:
+
             def tanh64(x):
                 return math.tanh(x)
+
             return tanh64
         return None
 
@@ -142,18 +158,18 @@ if AVAILABLE:
         tc = tanh(c(t)). All (B, .) arrays of one float dtype."""
         B, H = c.shape
         half = _const(0.5, c[0, 0])
-        bif, bg, bo = b_hh[: 2 * H], b_hh[2 * H: 3 * H], b_hh[3 * H:]
+        bif, bg, bo = b_hh[: 2 * H], b_hh[2 * H : 3 * H], b_hh[3 * H :]
         for b in range(B):
             ab, gb = a[b], g[b]
             aif, gif = ab[: 2 * H], gb[: 2 * H]
-            ag, gg, ao, go = ab[2 * H: 3 * H], gb[2 * H: 3 * H], ab[3 * H:], gb[3 * H:]
+            ag, gg, ao, go = ab[2 * H : 3 * H], gb[2 * H : 3 * H], ab[3 * H :], gb[3 * H :]
             for j in range(2 * H):  # i, f: sigmoid(u) = 1/2 + tanh(u / 2) / 2      (10.42, 10.41)
                 aif[j] = half + half * _tanh(half * ((aif[j] + gif[j]) + bif[j]))
             for j in range(H):  # g                                                 (10.40)
                 ag[j] = _tanh((ag[j] + gg[j]) + bg[j])
             for j in range(H):  # o                                                 (10.44)
                 ao[j] = half + half * _tanh(half * ((ao[j] + go[j]) + bo[j]))
-            i, f = ab[:H], ab[H: 2 * H]
+            i, f = ab[:H], ab[H : 2 * H]
             cb, cnb, hnb, tcb = c[b], c_new[b], h_new[b], tc[b]
             for j in range(H):
                 cnb[j] = f[j] * cb[j] + i[j] * ag[j]  # c = f c + i g               (10.40)
@@ -175,8 +191,8 @@ if AVAILABLE:
             b = r % B
             row[:] = a[b]
             cb, tb, dhr, dcr, dgr, dor = c[b], tc[b], dh[r], dc[r], dg[r], dc_out[r]
-            i, f, g, o = row[:H], row[H: 2 * H], row[2 * H: 3 * H], row[3 * H:]
-            di, df, dgg, do = dgr[:H], dgr[H: 2 * H], dgr[2 * H: 3 * H], dgr[3 * H:]
+            i, f, g, o = row[:H], row[H : 2 * H], row[2 * H : 3 * H], row[3 * H :]
+            di, df, dgg, do = dgr[:H], dgr[H : 2 * H], dgr[2 * H : 3 * H], dgr[3 * H :]
             for j in range(H):  # dL/dc(t) in full, kept in dc_out for now
                 dor[j] = dhr[j] * (o[j] * (one - tb[j] * tb[j])) + dcr[j]
             for j in range(H):
@@ -201,7 +217,7 @@ if AVAILABLE:
         for b in range(B):
             ab, gb, hb, hnb, hwb = a[b], gh[b], h[b], hn[b], h_new[b]
             arz, grz = ab[: 2 * H], gb[: 2 * H]
-            r, z, n, gn = ab[:H], ab[H: 2 * H], ab[2 * H:], gb[2 * H:]
+            r, z, n, gn = ab[:H], ab[H : 2 * H], ab[2 * H :], gb[2 * H :]
             for j in range(2 * H):  # r, z                                          (10.47, 10.46)
                 arz[j] = half + half * _tanh((arz[j] + grz[j]) * half)
             for j in range(H):
@@ -225,11 +241,11 @@ if AVAILABLE:
         for r_ in range(R):
             b = r_ % B
             row[: 3 * H] = a[b]
-            row[3 * H:] = hn[b]
-            r, z, n, hnb = row[:H], row[H: 2 * H], row[2 * H: 3 * H], row[3 * H:]
+            row[3 * H :] = hn[b]
+            r, z, n, hnb = row[:H], row[H : 2 * H], row[2 * H : 3 * H], row[3 * H :]
             hb, dhr, ddr, dgr = h[b], dh[r_], dh_direct[r_], dgn[r_]
-            dir_, diz, din = dgi[r_, :H], dgi[r_, H: 2 * H], dgi[r_, 2 * H:]
-            dhr_, dhz, dhn = gh[r_, :H], gh[r_, H: 2 * H], gh[r_, 2 * H:]
+            dir_, diz, din = dgi[r_, :H], dgi[r_, H : 2 * H], dgi[r_, 2 * H :]
+            dhr_, dhz, dhn = gh[r_, :H], gh[r_, H : 2 * H], gh[r_, 2 * H :]
             for j in range(H):
                 din[j] = dhr[j] * ((one - z[j]) * (one - n[j] * n[j]))
             for j in range(H):

@@ -63,16 +63,31 @@ def _reverse(a: np.ndarray, idx: np.ndarray | None) -> np.ndarray:
 class RecurrentLayer(Module):
     """A cell run over time: ``num_layers`` stacked layers, one or two directions."""
 
-    def __init__(self, cell: Cell, input_size: int, hidden_size: int, *, num_layers: int = 1,
-                 bias: bool = True, dropout: float = 0.0, bidirectional: bool = False,
-                 merge: str = "concat", seed: int | None = None, dtype: str = "float32",
-                 bptt_truncate: int | None = None):
+    def __init__(
+        self,
+        cell: Cell,
+        input_size: int,
+        hidden_size: int,
+        *,
+        num_layers: int = 1,
+        bias: bool = True,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        merge: str = "concat",
+        seed: int | None = None,
+        dtype: str = "float32",
+        bptt_truncate: int | None = None,
+    ):
         super().__init__()
         self.cell = cell
         self.input_size = _check_size("input_size", input_size)
         self.hidden_size = H = _check_size("hidden_size", hidden_size)
         self.num_layers = L = _check_size("num_layers", num_layers)
-        if not isinstance(dropout, (int, float)) or isinstance(dropout, bool) or not 0 <= dropout < 1:
+        if (
+            not isinstance(dropout, (int, float))
+            or isinstance(dropout, bool)
+            or not 0 <= dropout < 1
+        ):
             raise RnnkitError(f"dropout must be a number in [0, 1), got {dropout!r}")
         if merge not in MERGES:
             raise RnnkitError(f"merge must be one of {', '.join(MERGES)}, got {merge!r}")
@@ -91,7 +106,7 @@ class RecurrentLayer(Module):
             per_dir = []
             for d in range(D):
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
-                shapes = {"weight_ih": (G * H, I)}
+                shapes: dict[str, tuple[int, ...]] = {"weight_ih": (G * H, I)}
                 if cell.uses_recurrent_weight:
                     shapes["weight_hh"] = (G * H, H)
                 if bias:
@@ -135,15 +150,19 @@ class RecurrentLayer(Module):
             return None
         n = self.cell.n_states
         if n > 1 and not (isinstance(h0, tuple) and len(h0) == n):
-            raise RnnkitError(f"{what} must be a tuple of {n} arrays (h, c), got {type(h0).__name__}")
+            raise RnnkitError(
+                f"{what} must be a tuple of {n} arrays (h, c), got {type(h0).__name__}"
+            )
         parts = h0 if n > 1 else (h0,)
         LD = self.num_layers * self.num_directions
         out = []
         for s in parts:
             s = np.asarray(s)
             if s.ndim != 3 or s.shape[0] != LD or s.shape[2] != self.hidden_size:
-                raise RnnkitError(f"{what} must have shape (num_layers*directions, B, H) = "
-                                  f"({LD}, B, {self.hidden_size}), got {s.shape}")
+                raise RnnkitError(
+                    f"{what} must have shape (num_layers*directions, B, H) = "
+                    f"({LD}, B, {self.hidden_size}), got {s.shape}"
+                )
             out.append(s.astype(self.dtype, copy=False))
         return [tuple(p[i] for p in out) for i in range(LD)]
 
@@ -161,8 +180,10 @@ class RecurrentLayer(Module):
         s0 = self._state_in(h0)
         D, H = self.num_directions, self.hidden_size
         if not isinstance(x, np.ndarray) or x.ndim not in (2, 3):
-            raise RnnkitError(f"input must be a numpy array of shape (T, B, {self.input_size}) or "
-                              f"(T, B) token ids, got {getattr(x, 'shape', type(x).__name__)}")
+            raise RnnkitError(
+                f"input must be a numpy array of shape (T, B, {self.input_size}) or "
+                f"(T, B) token ids, got {getattr(x, 'shape', type(x).__name__)}"
+            )
         T, B = x.shape[:2]
         if mask is not None:  # validated once, then passed on as lengths
             m = mask_from(lengths, mask, T, B)
@@ -175,8 +196,14 @@ class RecurrentLayer(Module):
                 i = layer * D + d
                 xi = _reverse(inp, ridx) if d else inp
                 y, s_n, cache = recurrent_forward(
-                    self.cell, self.weights(layer, d), xi, None if s0 is None else s0[i],
-                    lengths, hidden_size=H, dtype=self.dtype)
+                    self.cell,
+                    self.weights(layer, d),
+                    xi,
+                    None if s0 is None else s0[i],
+                    lengths,
+                    hidden_size=H,
+                    dtype=self.dtype,
+                )
                 outs.append(_reverse(y, ridx) if d else y)
                 lc.append(cache)
                 finals.append(s_n)
@@ -184,10 +211,13 @@ class RecurrentLayer(Module):
             drop = None
             if self.dropout and self.training and layer < self.num_layers - 1:
                 keep = 1.0 - self.dropout
-                drop = (self._drop_rng.random(y.shape) < keep).astype(self.dtype) / self.dtype.type(keep)
+                drop = (self._drop_rng.random(y.shape) < keep).astype(self.dtype) / self.dtype.type(
+                    keep
+                )
                 y = y * drop
-            caches.append((lc, outs if self.merge == "product" else None, drop,
-                           inp.shape if layer else None))
+            caches.append(
+                (lc, outs if self.merge == "product" else None, drop, inp.shape if layer else None)
+            )
             inp = y
         self._cache = [caches, ridx, (T, B)]
         return inp, self._state_out(finals)
@@ -219,8 +249,13 @@ class RecurrentLayer(Module):
             return [half, half]
         return [dy * outs[1], dy * outs[0]]
 
-    def backward(self, dy: np.ndarray | None, dh_n=None, bptt_truncate: int | None = None,
-                 retain_cache: bool = False):
+    def backward(
+        self,
+        dy: np.ndarray | None,
+        dh_n=None,
+        bptt_truncate: int | None = None,
+        retain_cache: bool = False,
+    ):
         """BPTT through the last forward. dy (T, B, D*H) = dL/dy; dh_n like h_n (or None).
         Fills ``self.grads`` (PyTorch names) and returns (dx, dh0): dx (T, B, I) (None for id
         inputs), dh0 shaped like h0. ``bptt_truncate`` overrides the layer's setting for this call.
@@ -233,7 +268,8 @@ class RecurrentLayer(Module):
         k = self.bptt_truncate if bptt_truncate is None else bptt_truncate
         ds_n = self._state_in(dh_n, "final-state gradient")
         D = self.num_directions
-        grads, dstate0 = {}, [None] * (self.num_layers * D)
+        grads: dict[str, np.ndarray] = {}
+        dstate0: list = [None] * (self.num_layers * D)
         if dy is not None:
             want = (T, B, self.output_size)
             if dy.shape != want:
@@ -252,9 +288,15 @@ class RecurrentLayer(Module):
                     dyd = _reverse(dyd, ridx)
                 elif dyd is not None:
                     dyd = np.ascontiguousarray(dyd)
-                dxd, ds0, g = recurrent_backward(self.cell, self.weights(layer, d), lc[d], dyd,
-                                                 None if ds_n is None else ds_n[i], k,
-                                                 retain_cache=retain_cache)
+                dxd, ds0, g = recurrent_backward(
+                    self.cell,
+                    self.weights(layer, d),
+                    lc[d],
+                    dyd,
+                    None if ds_n is None else ds_n[i],
+                    k,
+                    retain_cache=retain_cache,
+                )
                 grads.update(self._grads_named(layer, d, g))
                 dstate0[i] = ds0
                 if dxd is not None:
@@ -269,7 +311,9 @@ class RecurrentLayer(Module):
         if self.num_layers != 1:
             s += f", num_layers={self.num_layers}"
         if self.bidirectional:
-            s += ", bidirectional=True" + (f", merge={self.merge!r}" if self.merge != "concat" else "")
+            s += ", bidirectional=True" + (
+                f", merge={self.merge!r}" if self.merge != "concat" else ""
+            )
         if self.dropout:
             s += f", dropout={self.dropout}"
         return s + f", bias={self.bias}, dtype={self.dtype.name}"

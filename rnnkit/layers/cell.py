@@ -69,15 +69,25 @@ class Cell:
     xp_in_state = False  # G = 1: the projection is computed into the states themselves
 
     # -- what a cell author writes -------------------------------------------------------------
-    def step(self, w: dict, xp: np.ndarray, hh: np.ndarray, prev: tuple, new: tuple,
-             ctx: dict) -> None:
+    def step(
+        self, w: dict, xp: np.ndarray, hh: np.ndarray, prev: tuple, new: tuple, ctx: dict
+    ) -> None:
         """Write the states of step t into ``new`` (each (B, H)) from xp = W_ih x(t) + b_ih and
         hh = W_hh h(t-1) + b_hh (each (B, G*H)) and ``prev`` (each (B, H)); ``ctx`` holds the
         (B, width*H) slice t of each ``saved`` array, to fill with what the backward needs."""
         raise NotImplementedError
 
-    def step_back(self, w: dict, dnew: tuple, ctx: dict, prev: tuple, new: tuple,
-                  dxp: np.ndarray, dhh: np.ndarray, dw: dict) -> tuple:
+    def step_back(
+        self,
+        w: dict,
+        dnew: tuple,
+        ctx: dict,
+        prev: tuple,
+        new: tuple,
+        dxp: np.ndarray,
+        dhh: np.ndarray,
+        dw: dict,
+    ) -> tuple:
         """Given dnew = dL/d(new states) (each (.., B, H)), write dL/dxp into ``dxp``
         (.., B, G*H) (and dL/dhh into ``dhh`` when ``separate_hh_grad``; otherwise it is dxp),
         add own-parameter gradients into ``dw``, and return dL/d(prev states) along the paths
@@ -102,7 +112,7 @@ class Cell:
     # -- engine hooks (generic versions; built-in cells override them) ---------------------------
     def derive(self, w: dict, H: int, dtype) -> dict:
         """Weights derived once per sequence (transposes, constants): the start of ``buf``."""
-        d = {"w": w}
+        d: dict = {"w": w}
         if self.uses_recurrent_weight:
             d["W"] = w["w_hh"]
             d["WT"] = np.ascontiguousarray(w["w_hh"].T)
@@ -132,8 +142,9 @@ class Cell:
         own = [n for n in buf["w"] if n not in ("w_ih", "w_hh", "b_ih", "b_hh")]
         return {"dw": {n: np.zeros_like(buf["w"][n]) for n in own}}
 
-    def run_step_back(self, buf: dict, wb: dict, t: int, S: tuple, dS: tuple,
-                      dgi: np.ndarray, dgh: np.ndarray) -> tuple:
+    def run_step_back(
+        self, buf: dict, wb: dict, t: int, S: tuple, dS: tuple, dgi: np.ndarray, dgh: np.ndarray
+    ) -> tuple:
         prev = tuple(s[t] for s in S)
         new = tuple(s[t + 1] for s in S)
         back = self.step_back(buf["w"], dS, self._ctx(buf, t), prev, new, dgi, dgh, wb["dw"])

@@ -33,8 +33,9 @@ def linear_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -
     return out.reshape(*lead, weight.shape[0])
 
 
-def linear_backward(x: np.ndarray, weight: np.ndarray, dout: np.ndarray,
-                    bias: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def linear_backward(
+    x: np.ndarray, weight: np.ndarray, dout: np.ndarray, bias: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Given x (..., F) and dout (..., O): returns (dx (..., F), dW (O, F), db (O,) or None)."""
     F, O = x.shape[-1], weight.shape[0]
     d2, x2 = dout.reshape(-1, O), x.reshape(-1, F)
@@ -60,8 +61,15 @@ class Embedding(Module):
 class Linear(Module):
     """o = x W^T + b (10.10): ``weight`` (O, F), ``bias`` (O,), U(-1/sqrt(F), 1/sqrt(F))."""
 
-    def __init__(self, n_in: int, n_out: int, rng: np.random.Generator, dtype, bias: bool = True,
-                 zero_bias: bool = True):
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        rng: np.random.Generator,
+        dtype,
+        bias: bool = True,
+        zero_bias: bool = True,
+    ):
         super().__init__()
         k = 1.0 / np.sqrt(n_in)
         self.add_param("weight", rng.uniform(-k, k, (n_out, n_in)).astype(dtype))

@@ -1,7 +1,9 @@
 """Cells written on the plain cell protocol (``cell.py``): each is one step forward and back.
 
-* ``leaky`` -- leaky units with per-unit time constants (Deep Learning book 10.9.2):
+* ``leaky`` -- leaky units with per-unit time constants (Deep Learning book 10.9.2)::
+
       h(t) = (1 - 1/tau) h(t-1) + (1/tau) tanh(a(t)),   a(t) = W_ih x(t) + b_ih + W_hh h(t-1) + b_hh
+
   tau = 1 + exp(rho) > 1 is learned through rho (own parameter ``rho``, one per unit), initialised
   so that tau spreads log-uniformly over [tau_min, tau_max]: a spectrum of time scales.
 * ``deep`` -- deep transition (10.5, figure 10.13b, c): an MLP of ``depth`` tanh layers between
@@ -29,7 +31,9 @@ class LeakyCell(Cell):
 
     def __init__(self, tau_min: float = 1.0, tau_max: float = 100.0):
         if not (math.isfinite(tau_min) and math.isfinite(tau_max) and 1.0 <= tau_min <= tau_max):
-            raise RnnkitError(f"time constants need 1 <= tau_min <= tau_max, got {tau_min}, {tau_max}")
+            raise RnnkitError(
+                f"time constants need 1 <= tau_min <= tau_max, got {tau_min}, {tau_max}"
+            )
         self.tau_min, self.tau_max = float(tau_min), float(tau_max)
 
     def own_params(self, input_size, hidden_size):

@@ -34,8 +34,8 @@ from __future__ import annotations
 import numpy as np
 
 from .base import RecurrentLayer
-from .lstm import as_2d, fast_kernels
 from .cell import Cell
+from .lstm import as_2d, fast_kernels
 
 
 class GRUCell(Cell):
@@ -59,12 +59,16 @@ class GRUCell(Cell):
 
     def derive(self, w, H, dtype):
         W, dtype = w["w_hh"], np.dtype(dtype)
-        b_hn = (np.ascontiguousarray(w["b_hh"][2 * H:]) if "b_hh" in w else np.zeros(H, dtype))
+        b_hn = np.ascontiguousarray(w["b_hh"][2 * H :]) if "b_hh" in w else np.zeros(H, dtype)
         return {"W": W, "WT": np.ascontiguousarray(W.T), "b_hn": b_hn, "fast": fast_kernels()}
 
     def prepare(self, d, T, B, H, dtype):
-        return {**d, "HN": np.empty((T, B, H), dtype), "gh": np.empty((B, 3 * H), dtype),
-                "tmp": np.empty((B, H), dtype)}
+        return {
+            **d,
+            "HN": np.empty((T, B, H), dtype),
+            "gh": np.empty((B, 3 * H), dtype),
+            "tmp": np.empty((B, H), dtype),
+        }
 
     def run_step(self, buf, t, xp_t, prev, new):
         h, h_new = prev[0], new[0]
@@ -75,19 +79,19 @@ class GRUCell(Cell):
             k.gru_forward_step(a, gh, buf["b_hn"], h, hn, h_new)
             return
         H = h.shape[-1]
-        np.add(gh[:, 2 * H:], buf["b_hn"], out=hn)  # W_hn h(t-1) + b_hn
+        np.add(gh[:, 2 * H :], buf["b_hn"], out=hn)  # W_hn h(t-1) + b_hn
         rz = a[:, : 2 * H]
         rz += gh[:, : 2 * H]
         rz *= 0.5  # sigmoid(u) = 1/2 + tanh(u/2)/2, both gates in one tanh
         np.tanh(rz, out=rz)
         rz *= 0.5
         rz += 0.5  # [r, z]                                                 (10.47, 10.46)
-        n, tmp = a[:, 2 * H:], buf["tmp"]
+        n, tmp = a[:, 2 * H :], buf["tmp"]
         np.multiply(a[:, :H], hn, out=tmp)  # r (W_hn h + b_hn)
         n += tmp
         np.tanh(n, out=n)  # candidate n
         np.subtract(h, n, out=h_new)
-        h_new *= a[:, H: 2 * H]
+        h_new *= a[:, H : 2 * H]
         h_new += n  # h(t) = n + z (h(t-1) - n) = (1 - z) n + z h(t-1)        (10.45)
 
     def begin_backward(self, buf, S, lead, retain):
@@ -95,9 +99,12 @@ class GRUCell(Cell):
         T, B, H3 = A.shape
         H, dtype = H3 // 3, A.dtype
         dh = np.empty((2,) + lead + (B, H), dtype)  # ping-pong dL/dh(t-1) outputs
-        wb = {"fast": buf["fast"], "out": [dh[0], dh[1]],
-              "out2": [dh[0].reshape(-1, H), dh[1].reshape(-1, H)],
-              "gh": np.empty(lead + (B, 3 * H), dtype)}  # [dr, dz, r dn] of one step, for W_hh
+        wb = {
+            "fast": buf["fast"],
+            "out": [dh[0], dh[1]],
+            "out2": [dh[0].reshape(-1, H), dh[1].reshape(-1, H)],
+            "gh": np.empty(lead + (B, 3 * H), dtype),
+        }  # [dr, dz, r dn] of one step, for W_hh
         if not retain:  # step t's r dn (dgh) goes over W_hn h(t-1) + b_hn, dead after step t
             wb["dgh_all"] = HN
         if wb["fast"] is not None:
@@ -105,7 +112,7 @@ class GRUCell(Cell):
             if not retain:  # the kernel reads step t's gates, then writes [dr, dz, dn] over them
                 wb["dgi_all"] = A
             return wb
-        r, z, n = A[..., :H], A[..., H: 2 * H], A[..., 2 * H:]
+        r, z, n = A[..., :H], A[..., H : 2 * H], A[..., 2 * H :]
         Hp = S[0][:-1]  # h(t-1) of every step
         # every factor that does not depend on the recursion, for all steps at once, laid out
         # like the input-side gradient [dr, dz, dn] that step t writes over it in place:
@@ -113,8 +120,8 @@ class GRUCell(Cell):
         if retain:  # into an array of its own
             P = np.empty((T, B, 3 * H), dtype)
             np.multiply(HN, r * (1.0 - r), out=P[..., :H])
-            np.multiply(Hp - n, z * (1.0 - z), out=P[..., H: 2 * H])
-            np.multiply(1.0 - z, 1.0 - n * n, out=P[..., 2 * H:])
+            np.multiply(Hp - n, z * (1.0 - z), out=P[..., H : 2 * H])
+            np.multiply(1.0 - z, 1.0 - n * n, out=P[..., 2 * H :])
             wb["R"], wb["Z"] = r, z
         else:  # over the cache: P over the gates A, r over HN, z into a (T, B, H) array
             # (the same products, each in the same order; the temporaries: one (T, B, H) before Z
@@ -133,11 +140,11 @@ class GRUCell(Cell):
                 s = slice(t0, t0 + c)
                 u, Zs, ns = tmp[: min(c, T - t0)], Z[s], n[s]
                 np.subtract(Hp[s], ns, out=u)
-                Pz = P[s, :, H: 2 * H]
+                Pz = P[s, :, H : 2 * H]
                 np.subtract(1.0, Zs, out=Pz)
                 Pz *= Zs
                 Pz *= u  # (h(t-1) - n) z (1 - z)
-                Pn = P[s, :, 2 * H:]
+                Pn = P[s, :, 2 * H :]
                 np.multiply(ns, ns, out=Pn)
                 np.subtract(1.0, Pn, out=Pn)
                 np.subtract(1.0, Zs, out=u)
@@ -159,17 +166,18 @@ class GRUCell(Cell):
             else:  # truncated: slots stacked, (n, B, .) -> (n*B, .)
                 dgi2, dgn2, dh = dgi.reshape(-1, 3 * H), dgh.reshape(-1, H), as_2d(dh, H)
                 gh = gh.reshape(-1, 3 * H)
-            k.gru_backward_step(dh, buf["xp"][t], buf["HN"][t], S[0][t], dgi2, gh, dgn2, d2,
-                                wb["row"])
+            k.gru_backward_step(
+                dh, buf["xp"][t], buf["HN"][t], S[0][t], dgi2, gh, dgn2, d2, wb["row"]
+            )
             d2 += gh @ buf["W"]  # dL/dh(t-1) = z dh + [dr, dz, r dn] W_hh
             return (wb["out"][t & 1],)
         P = wb["P"][t]  # in full BPTT the same memory as dgi: each product is in place
-        dn = dgi[..., 2 * H:]
-        np.multiply(dh, P[:, 2 * H:], out=dn)
-        np.multiply(dn, wb["R"][t], out=gh[..., 2 * H:])  # recurrent side: r dn
-        np.copyto(dgh, gh[..., 2 * H:])  # (dgh may be where R(t) was: read first)
+        dn = dgi[..., 2 * H :]
+        np.multiply(dh, P[:, 2 * H :], out=dn)
+        np.multiply(dn, wb["R"][t], out=gh[..., 2 * H :])  # recurrent side: r dn
+        np.copyto(dgh, gh[..., 2 * H :])  # (dgh may be where R(t) was: read first)
         np.multiply(dn, P[:, :H], out=dgi[..., :H])  # dr
-        np.multiply(dh, P[:, H: 2 * H], out=dgi[..., H: 2 * H])  # dz
+        np.multiply(dh, P[:, H : 2 * H], out=dgi[..., H : 2 * H])  # dz
         np.copyto(gh[..., : 2 * H], dgi[..., : 2 * H])
         np.matmul(gh.reshape(-1, 3 * H), buf["W"], out=d2)
         dh_out = wb["out"][t & 1]
@@ -189,11 +197,29 @@ class GRU(RecurrentLayer):
     >>> dx, dh0 = gru.backward(np.ones_like(y))                 # fills gru.grads
     """
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 dropout: float = 0.0, bidirectional: bool = False, merge: str = "concat",
-                 seed: int | None = None, dtype: str = "float32",
-                 bptt_truncate: int | None = None):
-        super().__init__(GRUCell(hidden_size if isinstance(hidden_size, (int, np.integer)) else 1),
-                         input_size, hidden_size, num_layers=num_layers, bias=bias, dropout=dropout,
-                         bidirectional=bidirectional, merge=merge, seed=seed, dtype=dtype,
-                         bptt_truncate=bptt_truncate)
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        merge: str = "concat",
+        seed: int | None = None,
+        dtype: str = "float32",
+        bptt_truncate: int | None = None,
+    ):
+        super().__init__(
+            GRUCell(hidden_size if isinstance(hidden_size, (int, np.integer)) else 1),
+            input_size,
+            hidden_size,
+            num_layers=num_layers,
+            bias=bias,
+            dropout=dropout,
+            bidirectional=bidirectional,
+            merge=merge,
+            seed=seed,
+            dtype=dtype,
+            bptt_truncate=bptt_truncate,
+        )

@@ -83,11 +83,16 @@ class LSTMCell(Cell):
     def derive(self, w, H, dtype):
         W, dtype = w["w_hh"], np.dtype(dtype)
         has_bias = "b_hh" in w
-        d = {"W": W, "WT": np.ascontiguousarray(W.T), "fast": fast_kernels(), "has_bias": has_bias,
-             "b_hh": w["b_hh"] if has_bias else np.zeros(4 * H, dtype)}
+        d = {
+            "W": W,
+            "WT": np.ascontiguousarray(W.T),
+            "fast": fast_kernels(),
+            "has_bias": has_bias,
+            "b_hh": w["b_hh"] if has_bias else np.zeros(4 * H, dtype),
+        }
         if d["fast"] is None:
             sc = np.full(4 * H, 0.5, dtype)
-            sc[2 * H: 3 * H] = 1.0
+            sc[2 * H : 3 * H] = 1.0
             d["sc"], d["off"] = sc, (sc != 1.0).astype(dtype) * dtype.type(0.5)
         return d
 
@@ -115,12 +120,12 @@ class LSTMCell(Cell):
         np.tanh(a, out=a)
         a *= sc
         a += buf["off"]  # [i, f, g, o]                                (10.42, 10.41, 10.44)
-        np.multiply(a[:, H: 2 * H], c, out=c_new)  # f c(t-1)
+        np.multiply(a[:, H : 2 * H], c, out=c_new)  # f c(t-1)
         tmp = buf["tmp"]
-        np.multiply(a[:, :H], a[:, 2 * H: 3 * H], out=tmp)  # i g
+        np.multiply(a[:, :H], a[:, 2 * H : 3 * H], out=tmp)  # i g
         c_new += tmp  # c(t)                                            (10.40)
         np.tanh(c_new, out=tc)
-        np.multiply(a[:, 3 * H:], tc, out=h_new)  # h(t) = o tanh(c(t))    (10.43)
+        np.multiply(a[:, 3 * H :], tc, out=h_new)  # h(t) = o tanh(c(t))    (10.43)
 
     def begin_backward(self, buf, S, lead, retain):
         A, TC = buf["xp"], buf["TC"]
@@ -129,15 +134,20 @@ class LSTMCell(Cell):
         dtype = A.dtype
         # ping-pong outputs: step t writes one while the next step (t-1) reads the other
         dh, dc = np.empty((2,) + lead + (B, H), dtype), np.empty((2,) + lead + (B, H), dtype)
-        wb = {"fast": buf["fast"], "out": [(dh[0], dc[0]), (dh[1], dc[1])],
-              "out2": [(dh[0].reshape(-1, H), dc[0].reshape(-1, H)),
-                       (dh[1].reshape(-1, H), dc[1].reshape(-1, H))]}
+        wb = {
+            "fast": buf["fast"],
+            "out": [(dh[0], dc[0]), (dh[1], dc[1])],
+            "out2": [
+                (dh[0].reshape(-1, H), dc[0].reshape(-1, H)),
+                (dh[1].reshape(-1, H), dc[1].reshape(-1, H)),
+            ],
+        }
         if wb["fast"] is not None:
             wb["row"] = np.empty(4 * H, dtype)  # the kernel's copy of one row of gates
             if not retain:  # the kernel reads step t's gates, then writes da(t) over them
                 wb["dgi_all"] = A
             return wb
-        i, f, g, o = (A[..., k * H: (k + 1) * H] for k in range(4))
+        i, f, g, o = (A[..., k * H : (k + 1) * H] for k in range(4))
         Cp = S[1][:-1]  # c(t-1) of every step
         # everything that does not depend on the recursion, for all steps at once:
         # K(t) (dL/dc(t) gets dL/dh(t) K(t)), P(t) (da = [dc, dc, dc, dh] * P) and f(t)
@@ -188,8 +198,9 @@ class LSTMCell(Cell):
             else:  # truncated: slots stacked, (n, B, .) -> (n*B, .)
                 H = dh.shape[-1]
                 dg2, dh, dc = dgi.reshape(-1, 4 * H), as_2d(dh, H), as_2d(dc, H)
-            k.lstm_backward_step(dh, dc, buf["xp"][t], S[1][t], buf["TC"][t], dg2, dc_out,
-                                 wb["row"])
+            k.lstm_backward_step(
+                dh, dc, buf["xp"][t], S[1][t], buf["TC"][t], dg2, dc_out, wb["row"]
+            )
             np.matmul(dg2, buf["W"], out=dh_out)  # dL/dh(t-1) = da W_hh
             return wb["out"][t & 1]
         H = dh.shape[-1]
@@ -219,16 +230,39 @@ class LSTM(RecurrentLayer):
     >>> dx, (dh0, dc0) = lstm.backward(np.ones_like(y))                  # fills lstm.grads
     """
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 dropout: float = 0.0, bidirectional: bool = False, merge: str = "concat",
-                 seed: int | None = None, dtype: str = "float32",
-                 bptt_truncate: int | None = None, forget_bias: float = 0.0):
-        if isinstance(forget_bias, bool) or not isinstance(forget_bias, (int, float, np.number)) \
-                or not math.isfinite(forget_bias):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        merge: str = "concat",
+        seed: int | None = None,
+        dtype: str = "float32",
+        bptt_truncate: int | None = None,
+        forget_bias: float = 0.0,
+    ):
+        if (
+            isinstance(forget_bias, bool)
+            or not isinstance(forget_bias, (int, float, np.number))
+            or not math.isfinite(forget_bias)
+        ):
             raise RnnkitError(f"forget_bias must be a finite number, got {forget_bias!r}")
-        super().__init__(LSTMCell(), input_size, hidden_size, num_layers=num_layers, bias=bias,
-                         dropout=dropout, bidirectional=bidirectional, merge=merge, seed=seed,
-                         dtype=dtype, bptt_truncate=bptt_truncate)
+        super().__init__(
+            LSTMCell(),
+            input_size,
+            hidden_size,
+            num_layers=num_layers,
+            bias=bias,
+            dropout=dropout,
+            bidirectional=bidirectional,
+            merge=merge,
+            seed=seed,
+            dtype=dtype,
+            bptt_truncate=bptt_truncate,
+        )
         self.forget_bias = float(forget_bias)
         if self.forget_bias != 0.0:
             if not bias:
@@ -236,4 +270,4 @@ class LSTM(RecurrentLayer):
             H = self.hidden_size
             for n, p in self._params.items():
                 if n.startswith("bias_ih_"):
-                    p[H: 2 * H] += self.forget_bias
+                    p[H : 2 * H] += self.forget_bias

@@ -8,11 +8,13 @@ gradient flows back; everything else lives here, once:
 * ragged batches: a (T, B) mask built from ``lengths``; a padded step copies the state through
   unchanged, gets no gradient and outputs zeros, so each sequence gives what it gives alone;
 * BPTT (10.17-10.28): walk the steps in reverse, let the cell turn dL/dh(t) into the gradient of its
-  gate pre-activations dG(t), then form each weight gradient as ONE product over the stacked steps:
+  gate pre-activations dG(t), then form each weight gradient as ONE product over the stacked steps::
+
       dW_ih = sum_t dG_ih(t)^T x(t)        = dG_ih^T X          (10.28 for U)
       dW_hh = sum_t dG_hh(t)^T h(t-1)      = dG_hh^T H[:-1]     (10.27 for W)
       db_ih = sum_t dG_ih(t),  db_hh = sum_t dG_hh(t)           (10.22)
       dx(t) = dG_ih(t) W_ih
+
 * truncated BPTT in the form of the classic NumPy tutorial: the gradient of the loss at step t
   reaches the states h(t), h(t-1), ..., h(t-k) and no further (``bptt_truncate=k``).  Run as one
   reverse sweep over k+1 "slots" stacked along a leading axis -- slot j carries the gradient that
@@ -56,12 +58,22 @@ class Cache:
     def release(self) -> None:
         """Drop the arrays (after a consuming backward): the memory is free before the next
         forward pass, not only when the cache object goes."""
-        self.x, self.S, self.buf, self.consumed = None, (), {}, True
+        # x becomes None: nothing reads a released cache (``consumed`` says it is gone)
+        self.x, self.S, self.buf, self.consumed = None, (), {}, True  # type: ignore[assignment]
 
 
-def recurrent_forward(cell: Cell, w: dict, x: np.ndarray, state0: tuple | None,
-                      lengths=None, mask=None, *, hidden_size: int, dtype,
-                      derived: dict | None = None) -> tuple[np.ndarray, tuple, Cache]:
+def recurrent_forward(
+    cell: Cell,
+    w: dict,
+    x: np.ndarray,
+    state0: tuple | None,
+    lengths=None,
+    mask=None,
+    *,
+    hidden_size: int,
+    dtype,
+    derived: dict | None = None,
+) -> tuple[np.ndarray, tuple, Cache]:
     """Run a cell over a sequence.
 
     w: the weights under neutral names -- ``w_ih`` (G*H, I), ``w_hh`` (G*H, H), optionally
@@ -93,7 +105,9 @@ def recurrent_forward(cell: Cell, w: dict, x: np.ndarray, state0: tuple | None,
         else:
             s0 = state0[k]
             if s0.shape != (B, H):
-                raise RnnkitError(f"initial state must have shape (B, H) = ({B}, {H}), got {s0.shape}")
+                raise RnnkitError(
+                    f"initial state must have shape (B, H) = ({B}, {H}), got {s0.shape}"
+                )
             S[k][0] = s0
     # the input projection of all steps (10.8's U x(t) + b): into the states themselves
     # (xp_in_state: step t then overwrites xp(t) with h(t)) or into an array of its own
@@ -127,9 +141,16 @@ def recurrent_forward(cell: Cell, w: dict, x: np.ndarray, state0: tuple | None,
     return y, tuple(s[T].copy() for s in S), cache  # copies: S can go with the cache
 
 
-def recurrent_backward(cell: Cell, w: dict, cache: Cache, dy: np.ndarray | None,
-                       dstate_n: tuple | None = None, bptt_truncate: int | None = None, *,
-                       retain_cache: bool = False) -> tuple[np.ndarray | None, tuple, dict]:
+def recurrent_backward(
+    cell: Cell,
+    w: dict,
+    cache: Cache,
+    dy: np.ndarray | None,
+    dstate_n: tuple | None = None,
+    bptt_truncate: int | None = None,
+    *,
+    retain_cache: bool = False,
+) -> tuple[np.ndarray | None, tuple, dict]:
     """BPTT through a forward pass.
 
     dy: (T, B, H) dL/dy(t) (None for zeros); dstate_n: tuple of (B, H) gradients of the final
@@ -142,8 +163,9 @@ def recurrent_backward(cell: Cell, w: dict, cache: Cache, dy: np.ndarray | None,
     second backward on it raises. ``retain_cache=True`` leaves the cache intact for more backward
     passes (at the cost of fresh gradient arrays). dy and dstate_n are never written to.
     """
-    dgi_all, dgh_all, dS0, own = bptt(cell, cache, dy, dstate_n, bptt_truncate,
-                                      retain_cache=retain_cache)
+    dgi_all, dgh_all, dS0, own = bptt(
+        cell, cache, dy, dstate_n, bptt_truncate, retain_cache=retain_cache
+    )
     dx, grads = weight_grads(cell, w, cache.x, cache.S[0][:-1], dgi_all, dgh_all)
     grads.update(own)
     if not retain_cache:
@@ -151,15 +173,24 @@ def recurrent_backward(cell: Cell, w: dict, cache: Cache, dy: np.ndarray | None,
     return dx, dS0, grads
 
 
-def bptt(cell: Cell, cache: Cache, dy: np.ndarray | None, dstate_n: tuple | None = None,
-         bptt_truncate: int | None = None, *, retain_cache: bool = False) -> tuple:
+def bptt(
+    cell: Cell,
+    cache: Cache,
+    dy: np.ndarray | None,
+    dstate_n: tuple | None = None,
+    bptt_truncate: int | None = None,
+    *,
+    retain_cache: bool = False,
+) -> tuple:
     """The reverse sweep alone: (dgi_all (T, B, G*H), dgh_all (T, B, rows), dS0, own grads).
 
     dgi_all holds dL/d(input pre-activations) of every step; dgh_all the recurrent-side ones on
     the cell's ``hh_rows`` (it is dgi_all itself when there are none)."""
     if cache.consumed:
-        raise RnnkitError("backward called twice after one forward: call forward again, or pass "
-                          "retain_cache=True to the first backward")
+        raise RnnkitError(
+            "backward called twice after one forward: call forward again, or pass "
+            "retain_cache=True to the first backward"
+        )
     S = cache.S
     T, B, H = S[0].shape[0] - 1, S[0].shape[1], S[0].shape[2]
     dtype, GH = S[0].dtype, cell.gates * H
@@ -168,9 +199,15 @@ def bptt(cell: Cell, cache: Cache, dy: np.ndarray | None, dstate_n: tuple | None
             raise RnnkitError(f"dy must have the output's shape {(T, B, H)}, got {dy.shape}")
         dy = dy.astype(dtype, copy=False)  # padded steps: masked per step, never a masked copy
     if dstate_n is not None and len(dstate_n) != cell.n_states:
-        raise RnnkitError(f"final-state gradient must be {cell.n_states} array(s), got {len(dstate_n)}")
-    dS_n = [np.zeros((B, H), dtype) if dstate_n is None or dstate_n[k] is None
-            else np.array(dstate_n[k], dtype=dtype) for k in range(cell.n_states)]
+        raise RnnkitError(
+            f"final-state gradient must be {cell.n_states} array(s), got {len(dstate_n)}"
+        )
+    dS_n = [
+        np.zeros((B, H), dtype)
+        if dstate_n is None or dstate_n[k] is None
+        else np.array(dstate_n[k], dtype=dtype)
+        for k in range(cell.n_states)
+    ]
     for d in dS_n:
         if d.shape != (B, H):
             raise RnnkitError(f"final-state gradient must have shape ({B}, {H}), got {d.shape}")
@@ -179,11 +216,12 @@ def bptt(cell: Cell, cache: Cache, dy: np.ndarray | None, dstate_n: tuple | None
     if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0):
         raise RnnkitError(f"bptt_truncate must be an integer >= 0, got {k!r}")
     full = k is None or k >= T
+    window = T if k is None else int(k)  # steps a gradient goes back beyond its own
     rows = cell.hh_rows(H)
     nh = GH if rows is None else len(range(*rows.indices(GH)))
     if not retain_cache:
         cache.consumed = True  # from here on the cell may overwrite the cache
-    wb = cell.begin_backward(cache.buf, S, () if full else (k + 1,), retain_cache)
+    wb = cell.begin_backward(cache.buf, S, () if full else (window + 1,), retain_cache)
     dgi_all = wb.get("dgi_all")
     if dgi_all is None:
         dgi_all = np.empty((T, B, GH), dtype)
@@ -197,13 +235,20 @@ def bptt(cell: Cell, cache: Cache, dy: np.ndarray | None, dstate_n: tuple | None
     if full:
         dS0 = _sweep_full(cell, cache, wb, dy, dS_n, dgi_all, dgh_all)
     else:
-        dS0 = _sweep_truncated(cell, cache, wb, dy, dS_n, dgi_all, dgh_all, int(k))
+        dS0 = _sweep_truncated(cell, cache, wb, dy, dS_n, dgi_all, dgh_all, window)
     own = cell.end_backward(cache.buf, wb)
     return dgi_all, dgh_all, dS0, own
 
 
-def weight_grads(cell: Cell, w: dict, x: np.ndarray, h_prev: np.ndarray, dgi_all: np.ndarray,
-                 dgh_all: np.ndarray, want_dx: bool = True) -> tuple[np.ndarray | None, dict]:
+def weight_grads(
+    cell: Cell,
+    w: dict,
+    x: np.ndarray,
+    h_prev: np.ndarray,
+    dgi_all: np.ndarray,
+    dgh_all: np.ndarray,
+    want_dx: bool = True,
+) -> tuple[np.ndarray | None, dict]:
     """Every weight gradient as ONE product over the stacked steps (10.22, 10.26-10.28):
 
         dW_ih = dG_ih^T X,   dW_hh = dG_hh^T H(t-1),   db_ih = sum dG_ih,   db_hh = sum dG_hh,
@@ -287,7 +332,9 @@ def _sweep_truncated(cell, cache, wb, dy, dS_n, dgi_all, dgh_all, k: int) -> tup
         else:
             on = m[t][:, None]
             passed = [np.where(on, 0.0, d) for d in slots]
-            back = cell.run_step_back(buf, wb, t, S, tuple(np.where(on, d, 0.0) for d in slots), dgi, dgh)
+            back = cell.run_step_back(
+                buf, wb, t, S, tuple(np.where(on, d, 0.0) for d in slots), dgi, dgh
+            )
             back = [b + p for b, p in zip(back, passed)]
         dgi.sum(axis=0, out=dgi_all[t])
         if dgh is not dgi:

@@ -1,5 +1,6 @@
 """The cell registry: every model takes every registered cell (``--cell NAME``), and the
-conformance suite (``tests/test_cell_conformance.py``) checks every registered cell the same way.
+conformance suite (``tests/test_cell_conformance.py``) checks every registered cell the same way;
+for example::
 
     from rnnkit.layers import Cell, register_cell
     register_cell("minimal", lambda hidden_size, **kw: MinimalRNNCell())
@@ -11,7 +12,8 @@ it does not use (``**kw``). The built-in cells map to PyTorch-compatible layer c
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..errors import RnnkitError
 from .base import RecurrentLayer
@@ -22,8 +24,12 @@ CELLS: dict[str, Callable[..., Cell]] = {}
 _LAYER_CLASSES: dict[str, Callable[..., RecurrentLayer]] = {}
 
 
-def register_cell(name: str, factory: Callable[..., Cell], *,
-                  layer_class: Callable[..., RecurrentLayer] | None = None) -> None:
+def register_cell(
+    name: str,
+    factory: Callable[..., Cell],
+    *,
+    layer_class: Callable[..., RecurrentLayer] | None = None,
+) -> None:
     """Make a cell available by name to every model, the CLI and the conformance suite."""
     if not name or not name.replace("-", "").replace("_", "").isalnum():
         raise RnnkitError(f"cell names are letters, digits, '-' and '_', got {name!r}")
@@ -44,17 +50,35 @@ def make_cell(name: str, hidden_size: int, **options) -> Cell:
     return CELLS[name](hidden_size, **options)
 
 
-def make_recurrent(cell: str, input_size: int, hidden_size: int, *, num_layers: int = 1,
-                   bidirectional: bool = False, dropout: float = 0.0, merge: str = "concat",
-                   bias: bool = True, seed: int | None = None, dtype: str = "float32",
-                   nonlinearity: str = "tanh", forget_bias: float = 0.0,
-                   **options) -> RecurrentLayer:
+def make_recurrent(
+    cell: str,
+    input_size: int,
+    hidden_size: int,
+    *,
+    num_layers: int = 1,
+    bidirectional: bool = False,
+    dropout: float = 0.0,
+    merge: str = "concat",
+    bias: bool = True,
+    seed: int | None = None,
+    dtype: str = "float32",
+    nonlinearity: str = "tanh",
+    forget_bias: float = 0.0,
+    **options,
+) -> RecurrentLayer:
     """A recurrent layer of any registered cell; RNN, LSTM and GRU with PyTorch's names."""
     _register_builtins()
     if cell not in CELLS:
         raise RnnkitError(f"unknown cell {cell!r}; choose one of {', '.join(CELLS)}")
-    common = dict(num_layers=num_layers, bias=bias, dropout=dropout, bidirectional=bidirectional,
-                  merge=merge, seed=seed, dtype=dtype)
+    common: dict[str, Any] = dict(
+        num_layers=num_layers,
+        bias=bias,
+        dropout=dropout,
+        bidirectional=bidirectional,
+        merge=merge,
+        seed=seed,
+        dtype=dtype,
+    )
     if cell == "rnn":
         return _LAYER_CLASSES["rnn"](input_size, hidden_size, nonlinearity=nonlinearity, **common)
     if cell == "lstm":
@@ -73,11 +97,16 @@ def _register_builtins() -> None:
     if _BUILTINS_DONE:
         return
     _BUILTINS_DONE = True
-    from . import gru, lstm, rnn
-    from . import extra_cells  # noqa: F401  (registers its cells)
+    from . import (
+        extra_cells,  # noqa: F401  (registers its cells)
+        gru,
+        lstm,
+        rnn,
+    )
 
-    register_cell("rnn", lambda h, nonlinearity="tanh", **kw: rnn.ElmanCell(nonlinearity),
-                  layer_class=rnn.RNN)
+    register_cell(
+        "rnn", lambda h, nonlinearity="tanh", **kw: rnn.ElmanCell(nonlinearity), layer_class=rnn.RNN
+    )
     register_cell("lstm", lambda h, **kw: lstm.LSTMCell(), layer_class=lstm.LSTM)
     register_cell("gru", lambda h, **kw: gru.GRUCell(h), layer_class=gru.GRU)
     # keep the classic three first in listings

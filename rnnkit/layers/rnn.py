@@ -1,9 +1,9 @@
-"""The Elman recurrent layer (Deep Learning book 10.8-10.9), PyTorch ``nn.RNN`` compatible.
+"""The Elman recurrent layer (Deep Learning book 10.8-10.9), PyTorch ``nn.RNN`` compatible::
 
-    a(t) = b + W h(t-1) + U x(t)         (10.8)   b = bias_ih + bias_hh, W = weight_hh, U = weight_ih
-    h(t) = tanh(a(t))  (or relu)         (10.9)
+    a(t) = b + W h(t-1) + U x(t)    (10.8)   b = bias_ih + bias_hh, W = weight_hh, U = weight_ih
+    h(t) = tanh(a(t))  (or relu)    (10.9)
 
-BPTT for the layer alone (the output layer and softmax live in the model, 10.10-10.11):
+BPTT for the layer alone (the output layer and softmax live in the model, 10.10-10.11)::
 
     dL/dh(t) = dL/dy(t) + W^T diag(1 - h(t+1)^2) dL/dh(t+1)     (10.20-10.21)
     dL/da(t) = diag(1 - h(t)^2) dL/dh(t)                       (tanh' = 1 - tanh^2)
@@ -12,7 +12,8 @@ BPTT for the layer alone (the output layer and softmax live in the model, 10.10-
 
 The time loop and the stacked-step weight gradients are shared with the LSTM and GRU in
 ``recurrent.py``; this file holds only what is Elman-specific: three NumPy calls per step forward
-(one GEMM, one add, one tanh) and three backward (add, multiply, GEMM).
+(one GEMM, one add, one tanh) and two backward (multiply, GEMM; the shared loop adds one per
+backward step for dL/dy(t), as for every cell: see ``docs/performance.md``).
 """
 
 from __future__ import annotations
@@ -84,11 +85,31 @@ class RNN(RecurrentLayer):
     >>> dx, dh0 = rnn.backward(np.ones_like(y))                 # fills rnn.grads
     """
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
-                 nonlinearity: str = "tanh", bias: bool = True, dropout: float = 0.0,
-                 bidirectional: bool = False, merge: str = "concat", seed: int | None = None,
-                 dtype: str = "float32", bptt_truncate: int | None = None):
-        super().__init__(ElmanCell(nonlinearity), input_size, hidden_size, num_layers=num_layers,
-                         bias=bias, dropout=dropout, bidirectional=bidirectional, merge=merge,
-                         seed=seed, dtype=dtype, bptt_truncate=bptt_truncate)
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        bias: bool = True,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        merge: str = "concat",
+        seed: int | None = None,
+        dtype: str = "float32",
+        bptt_truncate: int | None = None,
+    ):
+        super().__init__(
+            ElmanCell(nonlinearity),
+            input_size,
+            hidden_size,
+            num_layers=num_layers,
+            bias=bias,
+            dropout=dropout,
+            bidirectional=bidirectional,
+            merge=merge,
+            seed=seed,
+            dtype=dtype,
+            bptt_truncate=bptt_truncate,
+        )
         self.nonlinearity = nonlinearity

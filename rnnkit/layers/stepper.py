@@ -50,15 +50,19 @@ def _states(layer: RecurrentLayer, state, B: int, what: str) -> list:
         if s.ndim == 2 and L == 1:
             s = s[None]
         if s.shape != (L, B, H):
-            raise RnnkitError(f"{what} must have shape (num_layers, B, H) = ({L}, {B}, {H}), got {s.shape}")
+            raise RnnkitError(
+                f"{what} must have shape (num_layers, B, H) = ({L}, {B}, {H}), got {s.shape}"
+            )
         out.append(s)
     return [tuple(p[k] for p in out) for k in range(L)]
 
 
 def _check_unidirectional(layer: RecurrentLayer) -> None:
     if layer.num_directions != 1:
-        raise RnnkitError("a bidirectional layer cannot run one step at a time (the reverse "
-                          "direction needs the whole sequence)")
+        raise RnnkitError(
+            "a bidirectional layer cannot run one step at a time (the reverse "
+            "direction needs the whole sequence)"
+        )
 
 
 class Stepper:
@@ -69,8 +73,9 @@ class Stepper:
     stepper.state                              # tuple of (L, B, H) arrays (h, [c])
     """
 
-    def __init__(self, layer: RecurrentLayer, batch: int, embedding: np.ndarray | None = None,
-                 state0=None):
+    def __init__(
+        self, layer: RecurrentLayer, batch: int, embedding: np.ndarray | None = None, state0=None
+    ):
         _check_unidirectional(layer)
         cell, H, dt = layer.cell, layer.hidden_size, layer.dtype
         self.cell, self.H, self.L = cell, H, layer.num_layers
@@ -142,9 +147,15 @@ class StepFunction:
         prev = _states(lay, state, B, "state")
         inp, caches, new = x_t[None], [], []
         for k in range(lay.num_layers):
-            y, s_n, cache = recurrent_forward(lay.cell, lay.weights(k), inp, prev[k],
-                                              hidden_size=lay.hidden_size, dtype=lay.dtype,
-                                              derived=self.derived[k])
+            y, s_n, cache = recurrent_forward(
+                lay.cell,
+                lay.weights(k),
+                inp,
+                prev[k],
+                hidden_size=lay.hidden_size,
+                dtype=lay.dtype,
+                derived=self.derived[k],
+            )
             caches.append(cache)
             new.append(s_n)
             inp = y
@@ -163,7 +174,7 @@ class StepFunction:
             raise RnnkitError("this step was already taken back")
         ds = _states(lay, dstate, B, "state gradient")
         dcur = None if dy_t is None else np.asarray(dy_t, dtype=lay.dtype)[None]
-        dprev = [None] * lay.num_layers
+        dprev: list = [None] * lay.num_layers
         for k in range(lay.num_layers - 1, -1, -1):
             cache = tape[k]
             x, h_prev = cache.x, cache.S[0][:-1]  # S[0] is never overwritten by a backward

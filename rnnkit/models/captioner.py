@@ -48,30 +48,49 @@ class CaptionerConfig:
     vocab_size: int = field(default=0, metadata={"cli": False})
     bos_id: int = field(default=1, metadata={"cli": False})
     eos_id: int = field(default=2, metadata={"cli": False})
-    condition: str = field(default="both", metadata={
-        "help": "how the image vector enters the decoder: added to every step's input, as the "
-                "initial state, or both", "choices": list(CONDITIONS)})
+    condition: str = field(
+        default="both",
+        metadata={
+            "help": "how the image vector enters the decoder: added to every step's input, as the "
+            "initial state, or both",
+            "choices": list(CONDITIONS),
+        },
+    )
     encoder_size: int = field(default=128, metadata={"help": "hidden units of the image MLP"})
     vector_size: int = field(default=64, metadata={"help": "size of the image vector v"})
     embed_size: int = field(default=32, metadata={"help": "word embedding size"})
     hidden_size: int = field(default=64, metadata={"help": "decoder hidden units"})
     cell: str = field(default="rnn", metadata={"help": "decoder cell (any registered one)"})
     num_layers: int = field(default=1, metadata={"help": "stacked decoder layers"})
-    dtype: str = field(default="float32", metadata={"help": "float32 | float64",
-                                                     "choices": ["float32", "float64"]})
+    dtype: str = field(
+        default="float32", metadata={"help": "float32 | float64", "choices": ["float32", "float64"]}
+    )
     seed: int = field(default=0, metadata={"cli": False})
 
-    def validate(self) -> "CaptionerConfig":
+    def validate(self) -> CaptionerConfig:
         if self.condition not in CONDITIONS:
-            raise RnnkitError(f"--condition must be one of {', '.join(CONDITIONS)}, got {self.condition!r}")
-        for name in ("image_size", "encoder_size", "vector_size", "embed_size", "hidden_size", "num_layers"):
+            raise RnnkitError(
+                f"--condition must be one of {', '.join(CONDITIONS)}, got {self.condition!r}"
+            )
+        for name in (
+            "image_size",
+            "encoder_size",
+            "vector_size",
+            "embed_size",
+            "hidden_size",
+            "num_layers",
+        ):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise RnnkitError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
         if self.vocab_size < 3:
-            raise RnnkitError(f"vocabulary of {self.vocab_size} words: a captioner needs at least 3")
+            raise RnnkitError(
+                f"vocabulary of {self.vocab_size} words: a captioner needs at least 3"
+            )
         if self.cell not in cell_names():
-            raise RnnkitError(f"unknown cell {self.cell!r}; choose one of {', '.join(cell_names())}")
+            raise RnnkitError(
+                f"unknown cell {self.cell!r}; choose one of {', '.join(cell_names())}"
+            )
         as_dtype(self.dtype)
         return self
 
@@ -94,8 +113,14 @@ class Captioner(Module):
             self.cond_in = Linear(c.vector_size, c.embed_size, rng, dt, bias=False)
         if self.use_state:
             self.cond_state = Linear(c.vector_size, c.num_layers * c.hidden_size, rng, dt)
-        self.rnn = make_recurrent(c.cell, c.embed_size, c.hidden_size, num_layers=c.num_layers,
-                                  seed=int(rng.integers(2**31)), dtype=c.dtype)
+        self.rnn = make_recurrent(
+            c.cell,
+            c.embed_size,
+            c.hidden_size,
+            num_layers=c.num_layers,
+            seed=int(rng.integers(2**31)),
+            dtype=c.dtype,
+        )
         self.out = Linear(c.hidden_size, c.vocab_size, rng, dt)
 
     # -- pieces ---------------------------------------------------------------------------------
@@ -124,7 +149,7 @@ class Captioner(Module):
         if not self.use_state:
             return None, None
         c = self.config
-        h0 = np.tanh(self.cond_state.forward(v))                           # (B, L*H)
+        h0 = np.tanh(self.cond_state.forward(v))  # (B, L*H)
         h0_l = np.ascontiguousarray(h0.reshape(-1, c.num_layers, c.hidden_size).transpose(1, 0, 2))
         if self.rnn.cell.n_states > 1:
             rest = tuple(np.zeros_like(h0_l) for _ in range(self.rnn.cell.n_states - 1))
@@ -137,15 +162,21 @@ class Captioner(Module):
         V = self.config.vocab_size
         inputs, targets = check_ids(inputs, V, "inputs"), check_ids(targets, V, "targets")
         if inputs.shape != targets.shape or inputs.shape[1] != len(images):
-            raise RnnkitError(f"inputs {inputs.shape}, targets {targets.shape} and {len(images)} images disagree")
+            raise RnnkitError(
+                f"inputs {inputs.shape}, targets {targets.shape} and {len(images)} images disagree"
+            )
         v, tape = self.encode(images)
-        e = self.embed.forward(inputs)                                     # (T, B, D)
+        e = self.embed.forward(inputs)  # (T, B, D)
         if self.use_input:
-            e = e + self.cond_in.forward(v)[None]                          # + P v at every step
+            e = e + self.cond_in.forward(v)[None]  # + P v at every step
         state0, h0 = self._state0(v)
         y, _ = self.rnn.forward(e, state0, lengths=lengths)
         mask = None if lengths is None else lengths_to_mask(lengths, y.shape[0])
-        rows, tgt = (y.reshape(-1, y.shape[2]), targets.reshape(-1)) if mask is None else (y[mask], targets[mask])
+        rows, tgt = (
+            (y.reshape(-1, y.shape[2]), targets.reshape(-1))
+            if mask is None
+            else (y[mask], targets[mask])
+        )
         logits = self.out.forward(rows)
         return inputs, v, tape, h0, y, mask, rows, logits, tgt
 
@@ -166,9 +197,9 @@ class Captioner(Module):
         self.embed.backward(inputs, de)
         dv = np.zeros_like(v)
         if self.use_input:
-            dv += self.cond_in.backward(v, de.sum(axis=0))                 # sum over steps first
+            dv += self.cond_in.backward(v, de.sum(axis=0))  # sum over steps first
         if self.use_state:
-            dh0 = dstate0[0] if isinstance(dstate0, tuple) else dstate0    # (L, B, H)
+            dh0 = dstate0[0] if isinstance(dstate0, tuple) else dstate0  # (L, B, H)
             dh0 = dh0.transpose(1, 0, 2).reshape(h0.shape)
             dv += self.cond_state.backward(v, dh0 * (1.0 - h0 * h0))
         self.encode_backward(tape, dv)
@@ -193,8 +224,13 @@ class Captioner(Module):
         mask = np.ones((T, B), bool) if lengths is None else lengths_to_mask(lengths, T)
         hit = (dec[:T] == targets) & mask
         exact = (hit | ~mask).all(axis=0)
-        extra = {"tf_correct": tf_correct, "exact": int(exact.sum()), "seqs": B,
-                 "word_correct": int(hit.sum()), "words": int(mask.sum())}
+        extra = {
+            "tf_correct": tf_correct,
+            "exact": int(exact.sum()),
+            "seqs": B,
+            "word_correct": int(hit.sum()),
+            "words": int(mask.sum()),
+        }
         group = batch[4] if len(batch) > 4 else None
         if group is not None:
             extra["exact_group"], extra["group"] = int(exact[group].sum()), int(np.sum(group))

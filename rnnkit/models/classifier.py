@@ -1,5 +1,5 @@
 """Sequence classification: one output at the end of the sequence (Deep Learning book 10.2,
-figure 10.5).
+figure 10.5)::
 
     e(t) = E[x(t)]  (token ids)   or   e(t) = x(t)  (feature vectors)
     h(t) = cell(e(t), h(t-1))                  any registered cell, stacked, one or two directions
@@ -44,35 +44,51 @@ class ClassifierConfig:
     hidden_size: int = field(default=64, metadata={"help": "hidden units per layer and direction"})
     cell: str = field(default="lstm", metadata={"help": "recurrent cell (any registered one)"})
     num_layers: int = field(default=1, metadata={"help": "stacked recurrent layers"})
-    bidirectional: bool = field(default=False, metadata={
-        "help": "read each sequence both ways; classify from both directions' final states"})
-    dropout: float = field(default=0.0, metadata={"help": "dropout between stacked layers (training only)"})
-    nonlinearity: str = field(default="tanh", metadata={"help": "Elman cell: tanh | relu",
-                                                         "choices": ["tanh", "relu"]})
+    bidirectional: bool = field(
+        default=False,
+        metadata={
+            "help": "read each sequence both ways; classify from both directions' final states"
+        },
+    )
+    dropout: float = field(
+        default=0.0, metadata={"help": "dropout between stacked layers (training only)"}
+    )
+    nonlinearity: str = field(
+        default="tanh", metadata={"help": "Elman cell: tanh | relu", "choices": ["tanh", "relu"]}
+    )
     forget_bias: float = field(default=1.0, metadata={"help": "LSTM forget-gate bias at init"})
-    embed_init_std: float = field(default=0.1, metadata={"help": "std of the N(0, s^2) embedding init"})
-    dtype: str = field(default="float32", metadata={"help": "float32 | float64",
-                                                     "choices": ["float32", "float64"]})
+    embed_init_std: float = field(
+        default=0.1, metadata={"help": "std of the N(0, s^2) embedding init"}
+    )
+    dtype: str = field(
+        default="float32", metadata={"help": "float32 | float64", "choices": ["float32", "float64"]}
+    )
     seed: int = field(default=0, metadata={"cli": False})
 
-    def validate(self) -> "ClassifierConfig":
+    def validate(self) -> ClassifierConfig:
         if self.num_classes < 2:
             raise RnnkitError(f"{self.num_classes} class(es): a classifier needs at least 2")
         if (self.vocab_size > 0) == (self.input_size > 0):
-            raise RnnkitError("a classifier reads either token ids (vocab_size > 0) or feature "
-                              "vectors (input_size > 0), not both or neither")
+            raise RnnkitError(
+                "a classifier reads either token ids (vocab_size > 0) or feature "
+                "vectors (input_size > 0), not both or neither"
+            )
         for name in ("embed_size", "hidden_size", "num_layers"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise RnnkitError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
         if self.cell not in cell_names():
-            raise RnnkitError(f"unknown cell {self.cell!r}; choose one of {', '.join(cell_names())}")
+            raise RnnkitError(
+                f"unknown cell {self.cell!r}; choose one of {', '.join(cell_names())}"
+            )
         as_dtype(self.dtype)
         D, H = (2 if self.bidirectional else 1), self.hidden_size
         n_in = self.embed_size if self.vocab_size else self.input_size
         rec = sum(4 * H * ((n_in if k == 0 else D * H) + H + 2) * D for k in range(self.num_layers))
-        check_fits_in_memory(self.vocab_size * self.embed_size + rec + self.num_classes * (D * H + 1),
-                             as_dtype(self.dtype).itemsize)
+        check_fits_in_memory(
+            self.vocab_size * self.embed_size + rec + self.num_classes * (D * H + 1),
+            as_dtype(self.dtype).itemsize,
+        )
         return self
 
 
@@ -97,10 +113,18 @@ class SequenceClassifier(Module):
         if c.vocab_size:
             self.embed = Embedding(c.vocab_size, c.embed_size, rng, dt, init_std=c.embed_init_std)
             n_in = c.embed_size
-        self.rnn = make_recurrent(c.cell, n_in, c.hidden_size, num_layers=c.num_layers,
-                                  bidirectional=c.bidirectional, dropout=c.dropout, seed=rnn_seed,
-                                  dtype=c.dtype, nonlinearity=c.nonlinearity,
-                                  forget_bias=c.forget_bias)
+        self.rnn = make_recurrent(
+            c.cell,
+            n_in,
+            c.hidden_size,
+            num_layers=c.num_layers,
+            bidirectional=c.bidirectional,
+            dropout=c.dropout,
+            seed=rnn_seed,
+            dtype=c.dtype,
+            nonlinearity=c.nonlinearity,
+            forget_bias=c.forget_bias,
+        )
         self.out = Linear(self.rnn.output_size, c.num_classes, rng, dt)
         self._dtype = dt
 
@@ -112,7 +136,9 @@ class SequenceClassifier(Module):
             e = self.embed.forward(x)
         else:
             if x.ndim != 3 or x.shape[2] != self.config.input_size or x.shape[0] == 0:
-                raise RnnkitError(f"inputs must have shape (T, B, {self.config.input_size}), got {x.shape}")
+                raise RnnkitError(
+                    f"inputs must have shape (T, B, {self.config.input_size}), got {x.shape}"
+                )
             e = x.astype(self._dtype, copy=False)
         T, B = x.shape[:2]
         return x, e, check_lengths(lengths, T, B)

@@ -25,6 +25,7 @@ Shapes: ids (T, B) with T = max tau, lengths (B,) = n + 2. Parameters: ``embed.w
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -46,33 +47,48 @@ class ClozeConfig:
 
     vocab_size: int = field(default=0, metadata={"cli": False})  # set from the data
     unk_id: int | None = field(default=None, metadata={"cli": False})  # left out of the metrics
-    direction: str = field(default="both", metadata={
-        "help": "both: the states on both sides of the blank; forward: the left-to-right "
-                "baseline (the state before the blank only)", "choices": list(DIRECTIONS)})
+    direction: str = field(
+        default="both",
+        metadata={
+            "help": "both: the states on both sides of the blank; forward: the left-to-right "
+            "baseline (the state before the blank only)",
+            "choices": list(DIRECTIONS),
+        },
+    )
     embed_size: int = field(default=64, metadata={"help": "embedding size"})
     hidden_size: int = field(default=128, metadata={"help": "hidden units per layer and direction"})
     cell: str = field(default="lstm", metadata={"help": "recurrent cell (any registered one)"})
     num_layers: int = field(default=1, metadata={"help": "stacked recurrent layers per direction"})
-    dropout: float = field(default=0.0, metadata={"help": "dropout between stacked layers (training only)"})
-    nonlinearity: str = field(default="tanh", metadata={"help": "Elman cell: tanh | relu",
-                                                         "choices": ["tanh", "relu"]})
+    dropout: float = field(
+        default=0.0, metadata={"help": "dropout between stacked layers (training only)"}
+    )
+    nonlinearity: str = field(
+        default="tanh", metadata={"help": "Elman cell: tanh | relu", "choices": ["tanh", "relu"]}
+    )
     forget_bias: float = field(default=1.0, metadata={"help": "LSTM forget-gate bias at init"})
-    embed_init_std: float = field(default=0.1, metadata={"help": "std of the N(0, s^2) embedding init"})
-    dtype: str = field(default="float32", metadata={"help": "float32 | float64",
-                                                     "choices": ["float32", "float64"]})
+    embed_init_std: float = field(
+        default=0.1, metadata={"help": "std of the N(0, s^2) embedding init"}
+    )
+    dtype: str = field(
+        default="float32", metadata={"help": "float32 | float64", "choices": ["float32", "float64"]}
+    )
     seed: int = field(default=0, metadata={"cli": False})
 
-    def validate(self) -> "ClozeConfig":
+    def validate(self) -> ClozeConfig:
         if self.vocab_size < 2:
             raise RnnkitError(f"vocabulary of {self.vocab_size} token(s): need at least 2")
         if self.direction not in DIRECTIONS:
-            raise RnnkitError(f"--direction must be one of {', '.join(DIRECTIONS)}, got {self.direction!r}")
+            raise RnnkitError(
+                f"--direction must be one of {', '.join(DIRECTIONS)}, got {self.direction!r}"
+            )
         for name in ("embed_size", "hidden_size", "num_layers"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise RnnkitError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
         if self.cell not in cell_names():
-            raise RnnkitError(f"unknown cell {self.cell!r}; choose one of {', '.join(cell_names())}")
+            raise RnnkitError(
+                f"unknown cell {self.cell!r}; choose one of {', '.join(cell_names())}"
+            )
         as_dtype(self.dtype)
         V, D, H, K = self.vocab_size, self.embed_size, self.hidden_size, self.sides
         rec = sum(4 * H * ((D if k == 0 else H) + H + 2) for k in range(self.num_layers)) * K
@@ -85,9 +101,12 @@ class ClozeConfig:
         return 2 if self.direction == "both" else 1
 
 
-def reverse_within(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
+def reverse_within(a: np.ndarray, idx: np.ndarray | None) -> np.ndarray:
     """a (T, B, ...) with each column reversed within its length; ``idx`` from
-    :func:`rnnkit.layers.base.reverse_index` (its own inverse)."""
+    :func:`rnnkit.layers.base.reverse_index` (its own inverse; None: no padding, all of a
+    reversed)."""
+    if idx is None:
+        return np.ascontiguousarray(a[::-1])
     return np.take_along_axis(a, idx.reshape(idx.shape + (1,) * (a.ndim - 2)), axis=0)
 
 
@@ -102,8 +121,13 @@ class ClozeModel(Module):
         rng = np.random.default_rng(c.seed)
         seeds = [int(s) for s in rng.integers(2**31, size=2)]
         self.embed = Embedding(c.vocab_size, c.embed_size, rng, dt, init_std=c.embed_init_std)
-        kw = dict(num_layers=c.num_layers, dropout=c.dropout, dtype=c.dtype,
-                  nonlinearity=c.nonlinearity, forget_bias=c.forget_bias)
+        kw: dict[str, Any] = dict(
+            num_layers=c.num_layers,
+            dropout=c.dropout,
+            dtype=c.dtype,
+            nonlinearity=c.nonlinearity,
+            forget_bias=c.forget_bias,
+        )
         self.fwd = make_recurrent(c.cell, c.embed_size, c.hidden_size, seed=seeds[0], **kw)
         if c.sides == 2:
             self.bwd = make_recurrent(c.cell, c.embed_size, c.hidden_size, seed=seeds[1], **kw)
@@ -117,7 +141,9 @@ class ClozeModel(Module):
             raise RnnkitError(f"sentences need at least 3 steps (<s> word </s>), got T={T}")
         lengths = check_lengths(np.full(B, T) if lengths is None else lengths, T, B)
         if lengths.min() < 3:
-            raise RnnkitError(f"sentences need at least 3 steps (<s> word </s>), got a length {lengths.min()}")
+            raise RnnkitError(
+                f"sentences need at least 3 steps (<s> word </s>), got a length {lengths.min()}"
+            )
         return ids, lengths
 
     def context(self, ids: np.ndarray, lengths=None):
@@ -176,7 +202,9 @@ class ClozeModel(Module):
         ``position`` is never read."""
         ids = np.asarray(ids, np.int64)[:, None]
         if not 1 <= position <= ids.shape[0] - 2:
-            raise RnnkitError(f"the blank must be a word position 1..{ids.shape[0] - 2}, got {position}")
+            raise RnnkitError(
+                f"the blank must be a word position 1..{ids.shape[0] - 2}, got {position}"
+            )
         c, _, _ = self.context(ids, None)
         return self.out.forward(c[position - 1, 0])
 
@@ -189,4 +217,8 @@ def rank_counts(logits: np.ndarray, targets: np.ndarray, skip: int | None = None
     lg, tg = logits[keep], targets[keep]
     true = lg[np.arange(len(tg)), tg][:, None]
     rank = 1 + (lg > true).sum(axis=1)
-    return {"correct": int((rank == 1).sum()), "rank_sum": int(rank.sum()), "total": int(keep.sum())}
+    return {
+        "correct": int((rank == 1).sum()),
+        "rank_sum": int(rank.sum()),
+        "total": int(keep.sum()),
+    }

@@ -37,28 +37,42 @@ class LMConfig:
     hidden_size: int = field(default=128, metadata={"help": "hidden units per layer"})
     cell: str = field(default="rnn", metadata={"help": "recurrent cell (any registered one)"})
     num_layers: int = field(default=1, metadata={"help": "stacked recurrent layers"})
-    dropout: float = field(default=0.0, metadata={"help": "dropout between stacked layers (training only)"})
-    nonlinearity: str = field(default="tanh", metadata={"help": "Elman cell: tanh | relu",
-                                                         "choices": ["tanh", "relu"]})
+    dropout: float = field(
+        default=0.0, metadata={"help": "dropout between stacked layers (training only)"}
+    )
+    nonlinearity: str = field(
+        default="tanh", metadata={"help": "Elman cell: tanh | relu", "choices": ["tanh", "relu"]}
+    )
     # chosen by experiment (benchmarks/lm_quality.py, docs/performance.md): PyTorch's own init,
     # N(0, 1) embeddings and no forget-gate offset, learns fastest at the step counts people run
     forget_bias: float = field(default=0.0, metadata={"help": "LSTM forget-gate bias at init"})
-    embed_init_std: float = field(default=1.0, metadata={"help": "std of the N(0, s^2) embedding init"})
-    init_range: float | None = field(default=None, metadata={
-        "help": "initialise every weight U(-r, r) (Zaremba et al.: 0.1); default: PyTorch's"})
-    dtype: str = field(default="float32", metadata={"help": "float32 | float64",
-                                                     "choices": ["float32", "float64"]})
+    embed_init_std: float = field(
+        default=1.0, metadata={"help": "std of the N(0, s^2) embedding init"}
+    )
+    init_range: float | None = field(
+        default=None,
+        metadata={
+            "help": "initialise every weight U(-r, r) (Zaremba et al.: 0.1); default: PyTorch's"
+        },
+    )
+    dtype: str = field(
+        default="float32", metadata={"help": "float32 | float64", "choices": ["float32", "float64"]}
+    )
     seed: int = field(default=0, metadata={"cli": False})
 
-    def validate(self) -> "LMConfig":
+    def validate(self) -> LMConfig:
         if self.vocab_size < 2:
-            raise RnnkitError(f"vocabulary of {self.vocab_size} token(s): a language model needs at least 2")
+            raise RnnkitError(
+                f"vocabulary of {self.vocab_size} token(s): a language model needs at least 2"
+            )
         for name in ("embed_size", "hidden_size", "num_layers"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise RnnkitError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
         if self.cell not in cell_names():
-            raise RnnkitError(f"unknown cell {self.cell!r}; choose one of {', '.join(cell_names())}")
+            raise RnnkitError(
+                f"unknown cell {self.cell!r}; choose one of {', '.join(cell_names())}"
+            )
         if not (isinstance(self.embed_init_std, (int, float)) and self.embed_init_std > 0):
             raise RnnkitError(f"--embed-init-std must be > 0, got {self.embed_init_std!r}")
         as_dtype(self.dtype)
@@ -82,9 +96,11 @@ def check_fits_in_memory(n_params: int, itemsize: int, factor: int = 6) -> None:
     except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
         return
     if need > avail:
-        raise RnnkitError(f"out of memory: the model has {n_params:,} parameters: with gradients and optimizer "
-                          f"state about {need / 2**30:.1f} GiB, more than this machine's "
-                          f"{avail / 2**30:.1f} GiB; choose smaller sizes")
+        raise RnnkitError(
+            f"out of memory: the model has {n_params:,} parameters: with gradients and optimizer "
+            f"state about {need / 2**30:.1f} GiB, more than this machine's "
+            f"{avail / 2**30:.1f} GiB; choose smaller sizes"
+        )
 
 
 class LanguageModel(Module):
@@ -102,9 +118,17 @@ class LanguageModel(Module):
         rng = np.random.default_rng(c.seed)
         rnn_seed = int(rng.integers(2**31))
         self.embed = Embedding(c.vocab_size, c.embed_size, rng, dt, init_std=c.embed_init_std)
-        self.rnn = make_recurrent(c.cell, c.embed_size, c.hidden_size, num_layers=c.num_layers,
-                                  dropout=c.dropout, seed=rnn_seed, dtype=c.dtype,
-                                  nonlinearity=c.nonlinearity, forget_bias=c.forget_bias)
+        self.rnn = make_recurrent(
+            c.cell,
+            c.embed_size,
+            c.hidden_size,
+            num_layers=c.num_layers,
+            dropout=c.dropout,
+            seed=rnn_seed,
+            dtype=c.dtype,
+            nonlinearity=c.nonlinearity,
+            forget_bias=c.forget_bias,
+        )
         self.out = Linear(self.rnn.output_size, c.vocab_size, rng, dt)
         if c.init_range is not None:  # Zaremba et al.: every weight U(-r, r)
             r = float(c.init_range)
@@ -115,7 +139,7 @@ class LanguageModel(Module):
                 H = c.hidden_size
                 for n, p in self.rnn.params.items():
                     if n.startswith("bias_ih_"):
-                        p[H: 2 * H] += c.forget_bias
+                        p[H : 2 * H] += c.forget_bias
 
     @property
     def params(self):
@@ -124,8 +148,10 @@ class LanguageModel(Module):
 
     def zero_state(self, batch: int):
         L = self.rnn.num_layers
-        s = tuple(np.zeros((L, batch, self.config.hidden_size), self.rnn.dtype)
-                  for _ in range(self.rnn.cell.n_states))
+        s = tuple(
+            np.zeros((L, batch, self.config.hidden_size), self.rnn.dtype)
+            for _ in range(self.rnn.cell.n_states)
+        )
         return s if len(s) > 1 else s[0]
 
     # -- the model protocol of the training loop ------------------------------------------------
@@ -163,6 +189,11 @@ class LanguageModel(Module):
         if state0 is None:
             return None
         parts = state0 if isinstance(state0, tuple) else (state0,)
+        n = self.rnn.cell.n_states
+        if len(parts) != n:
+            raise RnnkitError(
+                f"state0 must be {n} array(s) ({'(h, c)' if n == 2 else 'h'}), got {len(parts)}"
+            )
         parts = tuple(p[None] if np.ndim(p) == 2 else p for p in parts)
         return parts if len(parts) > 1 else parts[0]
 
@@ -185,9 +216,18 @@ class LanguageModel(Module):
         return y, state_n, rows, logits, tgt
 
     # -- sampling ---------------------------------------------------------------------------
-    def sample(self, start: np.ndarray, n_steps: int, rng: np.random.Generator, *,
-               temperature: float = 1.0, top_k: int | None = None, banned: tuple = (),
-               stop_id: int | None = None, prompt: np.ndarray | None = None) -> np.ndarray:
+    def sample(
+        self,
+        start: np.ndarray,
+        n_steps: int,
+        rng: np.random.Generator,
+        *,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        banned: tuple = (),
+        stop_id: int | None = None,
+        prompt: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Sample B sequences in parallel, one token per step, keeping the state between steps.
 
         start: (B,) first input ids (e.g. sentence-start); prompt: optional (P, B) ids fed (after
@@ -211,11 +251,11 @@ class LanguageModel(Module):
                 h = st.step(tok)
         out = np.empty((n_steps, B), np.int64)
         done = np.zeros(B, bool)
-        banned = list(banned)
+        banned_ids = list(banned)
         for t in range(n_steps):
             z = (h @ Wo + bo).astype(np.float64) / temperature
-            if banned:
-                z[:, banned] = -np.inf
+            if banned_ids:
+                z[:, banned_ids] = -np.inf
             if top_k is not None and top_k < z.shape[1]:
                 kth = np.partition(z, -top_k, axis=1)[:, -top_k][:, None]
                 z[z < kth] = -np.inf
@@ -233,4 +273,3 @@ class LanguageModel(Module):
                 return out[: t + 1]
             h = st.step(tok)
         return out
-

@@ -39,8 +39,13 @@ import numpy as np
 
 from ..errors import RnnkitError
 from ..fit import StepOut
-from ..functional import (as_dtype, check_ids, lengths_to_mask, scatter_add_rows,
-                          softmax_cross_entropy)
+from ..functional import (
+    as_dtype,
+    check_ids,
+    lengths_to_mask,
+    scatter_add_rows,
+    softmax_cross_entropy,
+)
 from ..module import Module
 
 
@@ -56,9 +61,17 @@ class ScheduledSampling:
 
     def __post_init__(self):
         if not isinstance(self.final_p, (int, float)) or not 0 <= self.final_p <= 1:
-            raise RnnkitError(f"scheduled-sampling probability must lie in [0, 1], got {self.final_p!r}")
-        if isinstance(self.ramp_steps, bool) or not isinstance(self.ramp_steps, int) or self.ramp_steps < 1:
-            raise RnnkitError(f"scheduled-sampling ramp must be an integer >= 1, got {self.ramp_steps!r}")
+            raise RnnkitError(
+                f"scheduled-sampling probability must lie in [0, 1], got {self.final_p!r}"
+            )
+        if (
+            isinstance(self.ramp_steps, bool)
+            or not isinstance(self.ramp_steps, int)
+            or self.ramp_steps < 1
+        ):
+            raise RnnkitError(
+                f"scheduled-sampling ramp must be an integer >= 1, got {self.ramp_steps!r}"
+            )
 
     def p(self, step: int) -> float:
         return float(self.final_p) * min(1.0, step / self.ramp_steps)
@@ -79,10 +92,23 @@ class OutputRNN(Module):
     OutputRNN(n_in, hidden_size, n_out, input_ids=False)   # x(t): (T, B, n_in) features
     """
 
-    def __init__(self, n_in: int, hidden_size: int, n_out: int, *, input_ids: bool = True,
-                 seed: int = 0, dtype: str = "float32", sampling: ScheduledSampling | None = None):
+    def __init__(
+        self,
+        n_in: int,
+        hidden_size: int,
+        n_out: int,
+        *,
+        input_ids: bool = True,
+        seed: int = 0,
+        dtype: str = "float32",
+        sampling: ScheduledSampling | None = None,
+    ):
         super().__init__()
-        for name, v, lo in (("n_in", n_in, 1), ("hidden_size", hidden_size, 1), ("n_out", n_out, 2)):
+        for name, v, lo in (
+            ("n_in", n_in, 1),
+            ("hidden_size", hidden_size, 1),
+            ("n_out", n_out, 2),
+        ):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
                 raise RnnkitError(f"{name} must be an integer >= {lo}, got {v!r}")
         self.n_in, self.H, self.K = int(n_in), int(hidden_size), int(n_out)
@@ -101,7 +127,7 @@ class OutputRNN(Module):
         if self.sampling is not None:  # training steps taken: the schedule's clock (not trained)
             self.add_param("ss_step", np.zeros(1, np.float64))
             self.freeze("ss_step")
-        self._cache = None
+        self._cache: tuple | None = None
 
     # -- checks ---------------------------------------------------------------------------------
     def _check_inputs(self, inputs: np.ndarray) -> np.ndarray:
@@ -116,13 +142,18 @@ class OutputRNN(Module):
         if lengths is None:
             return None
         lengths = np.asarray(lengths)
-        if lengths.shape != (B,) or not np.issubdtype(lengths.dtype, np.integer) \
-                or lengths.min() < 1 or lengths.max() > T:
+        if (
+            lengths.shape != (B,)
+            or not np.issubdtype(lengths.dtype, np.integer)
+            or lengths.min() < 1
+            or lengths.max() > T
+        ):
             raise RnnkitError(f"lengths must be (B,) = ({B},) integers in [1, {T}], got {lengths}")
         return None if lengths.min() == T else lengths_to_mask(lengths, T)
 
     def _input_proj(self, x: np.ndarray) -> np.ndarray:
-        """U x(t) for the given rows: ids (...,) -> (..., H) gather; features (..., I) -> product."""
+        """U x(t) for the given rows: ids (...,) -> (..., H) gather; features (..., I) ->
+        product."""
         if self.input_ids:
             return np.ascontiguousarray(self.U.T)[x]
         return x @ self.U.T
@@ -143,11 +174,11 @@ class OutputRNN(Module):
             xr, zr = x.reshape(-1, *x.shape[2:]), fed.reshape(-1)
         else:
             xr, zr = x[mask], fed[mask]
-        a = self._input_proj(xr)                   # U x(t), N rows at once
-        a += np.ascontiguousarray(self.W.T)[zr]    # + W z(t-1): a column gather
+        a = self._input_proj(xr)  # U x(t), N rows at once
+        a += np.ascontiguousarray(self.W.T)[zr]  # + W z(t-1): a column gather
         a += self.b
         h = np.tanh(a, out=a)
-        logits = h @ self.V.T                      # (10.10), one product
+        logits = h @ self.V.T  # (10.10), one product
         logits += self.c
         self._cache = (xr, zr, h, mask, (T, B))
         return logits
@@ -160,14 +191,14 @@ class OutputRNN(Module):
         xr, zr, h, mask, (T, B) = self._cache
         self._cache = None
         g = self.grads
-        g["V"] = dlogits.T @ h                                   # (10.24)
-        g["c"] = dlogits.sum(axis=0)                             # (10.22)
+        g["V"] = dlogits.T @ h  # (10.24)
+        g["c"] = dlogits.sum(axis=0)  # (10.22)
         da = dlogits @ self.V
         d = np.multiply(h, h)
         np.subtract(1.0, d, out=d)
-        da *= d                                                  # tanh'(a) = 1 - h^2
+        da *= d  # tanh'(a) = 1 - h^2
         g["b"] = da.sum(axis=0)
-        g["W"] = _scatter_cols(self.K + 1, zr, da)               # sum_t da(t) z(t-1)^T
+        g["W"] = _scatter_cols(self.K + 1, zr, da)  # sum_t da(t) z(t-1)^T
         if self.input_ids:
             g["U"] = _scatter_cols(self.n_in, xr, da)
             return None
@@ -180,9 +211,16 @@ class OutputRNN(Module):
         return dx
 
     # -- free running (test time, and the choice of fed tokens in scheduled sampling) ----------
-    def run(self, inputs: np.ndarray, *, greedy: bool = True, rng: np.random.Generator | None = None,
-            temperature: float = 1.0, targets: np.ndarray | None = None,
-            p_own: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    def run(
+        self,
+        inputs: np.ndarray,
+        *,
+        greedy: bool = True,
+        rng: np.random.Generator | None = None,
+        temperature: float = 1.0,
+        targets: np.ndarray | None = None,
+        p_own: float = 1.0,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Run step by step on the model's own outputs; returns (pred (T, B), fed (T, B)).
 
         pred(t) is the argmax of yhat(t) (``greedy``) or a sample from softmax(o(t)/temperature).
@@ -202,6 +240,7 @@ class OutputRNN(Module):
             targets = check_ids(targets, self.K, "targets")
             coin_rng = rng if rng is not None else np.random.default_rng(0)
             own = coin_rng.random((T, B)) < p_own
+        draw = rng if rng is not None else np.random.default_rng(0)  # used only when sampling
         pred = np.empty((T, B), np.int64)
         fed = np.empty((T, B), np.int64)
         z = np.full(B, self.start_id, np.int64)
@@ -215,10 +254,10 @@ class OutputRNN(Module):
                 s = (o - o.max(axis=1, keepdims=True)) / temperature
                 pr = np.exp(s)
                 cdf = pr.cumsum(axis=1)
-                p = (cdf < rng.random((B, 1)) * cdf[:, -1:]).sum(axis=1)
+                p = (cdf < draw.random((B, 1)) * cdf[:, -1:]).sum(axis=1)
                 p = np.minimum(p, self.K - 1)
             pred[t] = p
-            z = p if own is None else np.where(own[t], p, targets[t])
+            z = p if own is None or targets is None else np.where(own[t], p, targets[t])
         return pred, fed
 
     def fed_tokens(self, inputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -272,8 +311,12 @@ def sequence_counts(pred: np.ndarray, targets: np.ndarray, lengths=None) -> dict
     T, B = targets.shape
     mask = np.ones((T, B), bool) if lengths is None else lengths_to_mask(lengths, T)
     ok = (pred == targets) | ~mask
-    return {"correct": int(((pred == targets) & mask).sum()), "total": int(mask.sum()),
-            "exact": int(ok.all(axis=0).sum()), "seqs": B}
+    return {
+        "correct": int(((pred == targets) & mask).sum()),
+        "total": int(mask.sum()),
+        "exact": int(ok.all(axis=0).sum()),
+        "seqs": B,
+    }
 
 
 def _scatter_cols(n: int, ids: np.ndarray, rows: np.ndarray) -> np.ndarray:

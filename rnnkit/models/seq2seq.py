@@ -25,14 +25,15 @@ None (targets hold their end token, if any, themselves). Inputs are one-hot (``e
 the embedding is the first layer's input weights, W_ih^T[ids], a row gather) or embedded by an
 ``Embedding`` (``src_embed``, ``tgt_embed``).
 
-Parameters (dotted names): ``src_embed.weight``, ``encoder.*`` (PyTorch names), ``tgt_embed.weight``,
-``bridge0.*``, ``bridge1.*``, ``decoder.*``, ``out.weight`` (V_y, H), ``out.bias`` (V_y,).
+Parameters (dotted names): ``src_embed.weight``, ``encoder.*`` (PyTorch names),
+``tgt_embed.weight``, ``bridge0.*``, ``bridge1.*``, ``decoder.*``, ``out.weight`` (V_y, H),
+``out.bias`` (V_y,).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -62,26 +63,35 @@ class Seq2SeqConfig:
 
     src_vocab: int = field(default=0, metadata={"cli": False})  # set from the data
     tgt_vocab: int = field(default=0, metadata={"cli": False})
-    form: str = field(default="feedback", metadata={
-        "help": "repeat: the context is the decoder's input at every step (Keras' RepeatVector); "
-                "feedback: the context is the decoder's initial state and the decoder reads its "
-                "previous output token (teacher forcing in training)", "choices": list(FORMS)})
+    form: str = field(
+        default="feedback",
+        metadata={
+            "help": "repeat: the context is the decoder's input at every step "
+            "(Keras' RepeatVector); feedback: the context is the decoder's initial state and "
+            "the decoder reads its previous output token (teacher forcing in training)",
+            "choices": list(FORMS),
+        },
+    )
     cell: str = field(default="lstm", metadata={"help": "recurrent cell of encoder and decoder"})
     hidden_size: int = field(default=128, metadata={"help": "hidden units per layer"})
     num_layers: int = field(default=1, metadata={"help": "stacked layers in encoder and decoder"})
     bidirectional: bool = field(default=False, metadata={"help": "bidirectional encoder"})
-    embed_size: int | None = field(default=None, metadata={
-        "help": "token embedding size (none: one-hot inputs)"})
-    dropout: float = field(default=0.0, metadata={"help": "dropout between stacked layers (training only)"})
+    embed_size: int | None = field(
+        default=None, metadata={"help": "token embedding size (none: one-hot inputs)"}
+    )
+    dropout: float = field(
+        default=0.0, metadata={"help": "dropout between stacked layers (training only)"}
+    )
     forget_bias: float = field(default=1.0, metadata={"help": "LSTM forget-gate bias at init"})
-    dtype: str = field(default="float32", metadata={"help": "float32 | float64",
-                                                     "choices": ["float32", "float64"]})
+    dtype: str = field(
+        default="float32", metadata={"help": "float32 | float64", "choices": ["float32", "float64"]}
+    )
     out_len: int = field(default=1, metadata={"cli": False})  # decoder steps at inference
     go_id: int = field(default=0, metadata={"cli": False})  # feedback: the first decoder input
     eos_id: int | None = field(default=None, metadata={"cli": False})  # decoding stops after it
     seed: int = field(default=0, metadata={"cli": False})
 
-    def validate(self) -> "Seq2SeqConfig":
+    def validate(self) -> Seq2SeqConfig:
         for name in ("src_vocab", "tgt_vocab"):
             if getattr(self, name) < 2:
                 raise RnnkitError(f"{name} must be >= 2, got {getattr(self, name)}")
@@ -91,11 +101,18 @@ class Seq2SeqConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise RnnkitError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
-        if self.embed_size is not None and (isinstance(self.embed_size, bool)
-                                            or not isinstance(self.embed_size, int) or self.embed_size < 1):
-            raise RnnkitError(f"--embed-size must be an integer >= 1 or none, got {self.embed_size!r}")
+        if self.embed_size is not None and (
+            isinstance(self.embed_size, bool)
+            or not isinstance(self.embed_size, int)
+            or self.embed_size < 1
+        ):
+            raise RnnkitError(
+                f"--embed-size must be an integer >= 1 or none, got {self.embed_size!r}"
+            )
         if self.cell not in cell_names():
-            raise RnnkitError(f"unknown cell {self.cell!r}; choose one of {', '.join(cell_names())}")
+            raise RnnkitError(
+                f"unknown cell {self.cell!r}; choose one of {', '.join(cell_names())}"
+            )
         if not 0 <= self.go_id < self.tgt_vocab:
             raise RnnkitError(f"go_id {self.go_id} is not a target token id")
         if self.eos_id is not None and not 0 <= self.eos_id < self.tgt_vocab:
@@ -114,13 +131,22 @@ class Seq2Seq(Module):
         rng = np.random.default_rng(c.seed)
         H, L = c.hidden_size, c.num_layers
         self.D = D = 2 if c.bidirectional else 1
-        common = dict(num_layers=L, dropout=c.dropout, dtype=c.dtype, forget_bias=c.forget_bias)
+        # the keyword arguments encoder and decoder share (Any: make_recurrent's differ in type)
+        common: dict[str, Any] = dict(
+            num_layers=L, dropout=c.dropout, dtype=c.dtype, forget_bias=c.forget_bias
+        )
         enc_in = c.src_vocab
         if c.embed_size:
             self.src_embed = Embedding(c.src_vocab, c.embed_size, rng, dt, init_std=0.1)
             enc_in = c.embed_size
-        self.encoder = make_recurrent(c.cell, enc_in, H, bidirectional=c.bidirectional,
-                                      seed=int(rng.integers(2**31)), **common)
+        self.encoder = make_recurrent(
+            c.cell,
+            enc_in,
+            H,
+            bidirectional=c.bidirectional,
+            seed=int(rng.integers(2**31)),
+            **common,
+        )
         self.n_states = self.encoder.cell.n_states
         if c.form == "repeat":
             dec_in = D * H
@@ -136,7 +162,7 @@ class Seq2Seq(Module):
         self.out = Linear(H, c.tgt_vocab, rng, dt)
         self._bridge_x: list | None = None
 
-    # -- pieces -------------------------------------------------------------------------------------
+    # -- pieces -----------------------------------------------------------------------------------
     def _embedded(self, name: str, ids: np.ndarray) -> np.ndarray:
         """Embedded ids (T, B, E), or one-hot rows (T, B, V) without an embedding: at these
         vocabulary sizes the products with one-hot rows are far cheaper than the layer's
@@ -164,14 +190,14 @@ class Seq2Seq(Module):
     def context(self, enc_state) -> np.ndarray:
         """C (B, D*H): the top layer's final hidden state (both directions concatenated)."""
         h = self._parts(enc_state)[0]
-        return np.concatenate(list(h[-self.D:]), axis=1)
+        return np.concatenate(list(h[-self.D :]), axis=1)
 
     def _context_back(self, dC: np.ndarray, enc_state):
         """dL/dC (B, D*H) -> dL/d(encoder final state), zero outside the top layer's h."""
         H, D = self.config.hidden_size, self.D
         d = [np.zeros_like(p) for p in self._parts(enc_state)]
         for j in range(D):
-            d[0][d[0].shape[0] - D + j] = dC[:, j * H:(j + 1) * H]
+            d[0][d[0].shape[0] - D + j] = dC[:, j * H : (j + 1) * H]
         return self._pack(d)
 
     def init_state(self, enc_state):
@@ -282,8 +308,14 @@ class Seq2Seq(Module):
         return StepOut(nll, n, None, extra=match_counts(pred, b.tgt, b.tgt_len))
 
     # -- inference ------------------------------------------------------------------------------
-    def decode(self, src: np.ndarray, src_len: np.ndarray | None = None, *, beam: int = 1,
-               max_len: int | None = None) -> np.ndarray:
+    def decode(
+        self,
+        src: np.ndarray,
+        src_len: np.ndarray | None = None,
+        *,
+        beam: int = 1,
+        max_len: int | None = None,
+    ) -> np.ndarray:
         """Predicted target ids (T, B), T = ``max_len`` (default ``config.out_len``) or fewer
         when every sequence has emitted ``eos_id`` (the rest of a row after its end token is
         ``eos_id``). The repeat form's steps do not depend on each other's outputs: its greedy
@@ -307,7 +339,11 @@ class Seq2Seq(Module):
 
     def _stepper(self, s0, B: int) -> Stepper:
         emb = self._modules.get("tgt_embed")
-        table = emb.weight if emb is not None else np.eye(self.config.tgt_vocab, dtype=self.decoder.dtype)
+        table = (
+            emb.weight
+            if emb is not None
+            else np.eye(self.config.tgt_vocab, dtype=self.decoder.dtype)
+        )
         return Stepper(self.decoder, B, embedding=table, state0=s0)
 
     def _greedy(self, enc_state, T: int) -> np.ndarray:
@@ -348,7 +384,7 @@ class Seq2Seq(Module):
         done = np.zeros(B * K, bool)
         toks, backs = [], []
         base = (np.arange(B) * K)[:, None]
-        for t in range(T):
+        for _t in range(T):
             z = (st.step(tok) @ Wo + bo).astype(np.float64)
             z -= z.max(axis=1, keepdims=True)
             logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
@@ -396,5 +432,9 @@ def match_counts(pred: np.ndarray, tgt: np.ndarray, tgt_len: np.ndarray | None) 
     p[:n] = pred[:n]
     mask = np.ones((T, B), bool) if tgt_len is None else lengths_to_mask(tgt_len, T)
     right = (p == tgt) | ~mask
-    return {"char_correct": int((right & mask).sum()), "char_total": int(mask.sum()),
-            "seq_correct": int(right.all(axis=0).sum()), "seq_total": int(B)}
+    return {
+        "char_correct": int((right & mask).sum()),
+        "char_total": int(mask.sum()),
+        "seq_correct": int(right.all(axis=0).sum()),
+        "seq_total": int(B),
+    }

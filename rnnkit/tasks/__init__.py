@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from ..errors import RnnkitError
 from .base import Task
 
-TASKS: dict[str, type] = {}
+TASKS: dict[str, type[Task]] = {}
+_T = TypeVar("_T", bound=type[Task])
 
 
-def register_task(cls: type) -> type:
+def register_task(cls: _T) -> _T:
     """Class decorator: make a Task available to the CLI and to checkpoint loading."""
     TASKS[cls.name] = cls
     return cls
 
 
-def get_task(name: str) -> type:
+def get_task(name: str) -> type[Task]:
     _load()
     if name not in TASKS:
         raise RnnkitError(f"unknown task {name!r}; known: {', '.join(TASKS)}")
@@ -40,6 +43,7 @@ def _load() -> None:
     import pkgutil
 
     from . import lm  # noqa: F401  (first: the default task)
+
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
         if info.name not in ("base", "lm") and not info.name.startswith("_"):
             importlib.import_module(f"{__name__}.{info.name}")

@@ -19,8 +19,15 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from ..data.addition import (ALPHABET, addition_operands, answer_len, encode_chars,
-                             format_answer, format_question, split_pairs)
+from ..data.addition import (
+    ALPHABET,
+    addition_operands,
+    answer_len,
+    encode_chars,
+    format_answer,
+    format_question,
+    split_pairs,
+)
 from ..errors import RnnkitError
 from ..models.seq2seq import Seq2SeqConfig
 from . import register_task
@@ -36,10 +43,14 @@ class AdditionConfig:
     """The data of the addition task."""
 
     digits: int = field(default=3, metadata={"help": "at most this many digits per operand"})
-    size: int = field(default=50000, metadata={
-        "help": "distinct questions (a+b and b+a count once; capped at all there are)"})
-    reverse: bool = field(default=True, metadata={
-        "help": "feed the padded question backwards, as the Keras example's REVERSE"})
+    size: int = field(
+        default=50000,
+        metadata={"help": "distinct questions (a+b and b+a count once; capped at all there are)"},
+    )
+    reverse: bool = field(
+        default=True,
+        metadata={"help": "feed the padded question backwards, as the Keras example's REVERSE"},
+    )
     valid_fraction: float = field(default=0.1, metadata={"help": "held-out share of the questions"})
     batch_size: int = field(default=32, metadata={"help": "questions per batch"})
     seed: int = field(default=0, metadata={"cli": False})  # data and split; set from --seed
@@ -58,8 +69,10 @@ class AdditionTask(PairTask):
     name = "addition"
     Config = AdditionConfig
     ModelConfig = AdditionModelConfig
-    description = ("Learn to add numbers from examples (the Keras addition_rnn example): an "
-                   "encoder-decoder reads 'a+b' character by character and writes the sum.")
+    description = (
+        "Learn to add numbers from examples (the Keras addition_rnn example): an "
+        "encoder-decoder reads 'a+b' character by character and writes the sum."
+    )
     fit_defaults = {"lr": 3e-3, "epochs": 30}
     go, eos = GO_TOKEN, None
 
@@ -73,7 +86,9 @@ class AdditionTask(PairTask):
         self.tgt_itos = list(ALPHABET) + [GO_TOKEN]
         self.out_len = answer_len(cfg.digits)
         if state is not None and state[1].get("alphabet", ALPHABET) != ALPHABET:
-            raise RnnkitError("malformed checkpoint: the addition alphabet differs from this rnnkit's")
+            raise RnnkitError(
+                "malformed checkpoint: the addition alphabet differs from this rnnkit's"
+            )
         self.train_data = self.valid_data = self.operands = None
         if not load_data:
             return
@@ -103,13 +118,18 @@ class AdditionTask(PairTask):
         m = _QUESTION.match(q)
         if m is None:
             bad = sorted({ch for ch in q if ch not in "0123456789+"})
-            why = (f"has characters other than digits and '+': {''.join(bad)!r}" if bad
-                   else "is not of the form a+b")
+            why = (
+                f"has characters other than digits and '+': {''.join(bad)!r}"
+                if bad
+                else "is not of the form a+b"
+            )
             raise RnnkitError(f"question {text!r} {why}")
         a, b = int(m.group(1)), int(m.group(2))
         d = self.cfg.digits
         for v in (a, b):
-            if v >= 10 ** d:
-                raise RnnkitError(f"question {text!r} has an operand of {len(str(v))} digits; "
-                                  f"this model was trained on at most {d}")
+            if v >= 10**d:
+                raise RnnkitError(
+                    f"question {text!r} has an operand of {len(str(v))} digits; "
+                    f"this model was trained on at most {d}"
+                )
         return encode_chars([format_question(a, b, d, self.cfg.reverse)])[:, 0]

@@ -9,6 +9,7 @@ dispatch on the task name stored in the checkpoint.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +31,10 @@ class Task:
     presets: dict = {}
     # Config fields holding file paths (made absolute before comparing on --resume)
     path_fields: tuple = ("corpus", "valid", "test")
+    # the data, of each task's own kind (None before it is read, e.g. sampling from a checkpoint)
+    vocab: Any
+    train: Any
+    valid: Any
 
     @classmethod
     def fit_defaults_for(cls, model_cfg) -> dict:
@@ -79,19 +84,25 @@ class Task:
         ``shard_carry``). Override when your batch axis is elsewhere or examples should be
         dealt otherwise (e.g. balanced by length)."""
         from ..parallel import Unshardable, split_batch
+
         try:
             return split_batch(batch, rank, size)
         except Unshardable as exc:
             if self.carries_state:
-                raise type(exc)(f"the {self.name} task's batches cannot be split across ranks "
-                                f"({exc}): give the task shard() and shard_carry() methods, or "
-                                f"train it without mpirun") from None
+                raise type(exc)(
+                    f"the {self.name} task's batches cannot be split across ranks "
+                    f"({exc}): give the task shard() and shard_carry() methods, or "
+                    f"train it without mpirun"
+                ) from None
             if rank == 0 and not self._shard_warned:
                 self._shard_warned = True
                 import warnings
-                warnings.warn(f"rnnkit: the {self.name} task's batches cannot be split ({exc}): "
-                              f"rank 0 computes every batch alone (no speed-up from mpirun)",
-                              stacklevel=2)
+
+                warnings.warn(
+                    f"rnnkit: the {self.name} task's batches cannot be split ({exc}): "
+                    f"rank 0 computes every batch alone (no speed-up from mpirun)",
+                    stacklevel=2,
+                )
             return batch if rank == 0 else None
 
     def shard_carry(self, carry, rank: int, size: int):
@@ -99,12 +110,14 @@ class Task:
         the block of axis 1 (the layers' (L*D, B, H) states, tuples too) matching the columns the
         default ``shard`` gives the rank."""
         from ..parallel import split_state
+
         return split_state(carry, rank, size)
 
     def join_carry(self, parts: list):
         """The whole carried state from the ranks' parts in rank order (None for an empty
         part), for the checkpoint: the inverse of ``shard_carry``."""
         from ..parallel import join_state
+
         return join_state(parts)
 
     # -- what the CLI shows ----------------------------------------------------------------------
@@ -113,14 +126,19 @@ class Task:
 
     def predict(self, model, inputs: list[str], args) -> int:
         from ..errors import RnnkitError
+
         raise RnnkitError(f"the {self.name} task has no predict command")
 
     def generate(self, model, args) -> int:
         from ..errors import RnnkitError
+
         raise RnnkitError(f"the {self.name} task cannot generate; try predict")
 
 
 def perplexity_metrics(loss_sum: float, count: int) -> dict:
     v = loss_sum / max(count, 1)
-    return {"loss": v, "ppl": math.exp(min(v, 700)) if math.isfinite(v) else math.inf,
-            "bits": v / math.log(2)}
+    return {
+        "loss": v,
+        "ppl": math.exp(min(v, 700)) if math.isfinite(v) else math.inf,
+        "bits": v / math.log(2),
+    }

@@ -20,9 +20,20 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..data.batching import pad_batch
-from ..data.shapes import (BOS, EOS, WORD_ID, WORDS, all_attributes, decode_caption,
-                           encode_caption, make_dataset, parse_caption, read_png, resize_nearest,
-                           split_pairs)
+from ..data.shapes import (
+    BOS,
+    EOS,
+    WORD_ID,
+    WORDS,
+    all_attributes,
+    decode_caption,
+    encode_caption,
+    make_dataset,
+    parse_caption,
+    read_png,
+    resize_nearest,
+    split_pairs,
+)
 from ..errors import RnnkitError
 from ..models.captioner import Captioner, CaptionerConfig
 from . import register_task
@@ -37,12 +48,16 @@ class CaptionConfig:
     n_train: int = field(default=4000, metadata={"help": "training images"})
     n_valid: int = field(default=500, metadata={"help": "held-out images (new renderings)"})
     noise: float = field(default=0.05, metadata={"help": "background noise amplitude"})
-    unseen_pairs: int = field(default=0, metadata={
-        "help": "(shape, colour) pairs never shown in training (0-6); the held-out set has them"})
+    unseen_pairs: int = field(
+        default=0,
+        metadata={
+            "help": "(shape, colour) pairs never shown in training (0-6); the held-out set has them"
+        },
+    )
     batch_size: int = field(default=32, metadata={"help": "images per batch"})
     seed: int = field(default=0, metadata={"cli": False})
 
-    def validate(self) -> "CaptionConfig":
+    def validate(self) -> CaptionConfig:
         for name in ("image_size", "n_train", "n_valid", "batch_size"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -51,9 +66,14 @@ class CaptionConfig:
             raise RnnkitError(f"--image-size must be >= 16, got {self.image_size}")
         if not isinstance(self.noise, (int, float)) or not 0 <= self.noise <= 0.5:
             raise RnnkitError(f"--noise must lie in [0, 0.5], got {self.noise!r}")
-        if isinstance(self.unseen_pairs, bool) or not isinstance(self.unseen_pairs, int) \
-                or not 0 <= self.unseen_pairs <= 6:
-            raise RnnkitError(f"--unseen-pairs must be an integer in [0, 6], got {self.unseen_pairs!r}")
+        if (
+            isinstance(self.unseen_pairs, bool)
+            or not isinstance(self.unseen_pairs, int)
+            or not 0 <= self.unseen_pairs <= 6
+        ):
+            raise RnnkitError(
+                f"--unseen-pairs must be an integer in [0, 6], got {self.unseen_pairs!r}"
+            )
         return self
 
 
@@ -70,8 +90,8 @@ def attribute_accuracy(model, images: np.ndarray, captions: list[str], batch: in
     position}."""
     hits = dict.fromkeys(("size", "colour", "shape", "position"), 0)
     for i in range(0, len(captions), batch):
-        dec = model.greedy(images[i: i + batch])
-        for k, ref in enumerate(captions[i: i + batch]):
+        dec = model.greedy(images[i : i + batch])
+        for k, ref in enumerate(captions[i : i + batch]):
             got, want = parse_caption(decode_caption(dec[:, k])), parse_caption(ref)
             for a in hits:
                 hits[a] += got[a] == want[a]
@@ -84,9 +104,11 @@ class CaptionTask(Task):
     Config = CaptionConfig
     ModelConfig = CaptionerConfig
     loss_label = "loss per word, teacher forced (nats)"
-    description = ("Caption images of coloured shapes that rnnkit renders itself ('a small red "
-                   "circle at the top left'): an MLP image encoder and a recurrent decoder "
-                   "conditioned on its vector, trained jointly; greedy decoding is evaluated.")
+    description = (
+        "Caption images of coloured shapes that rnnkit renders itself ('a small red "
+        "circle at the top left'): an MLP image encoder and a recurrent decoder "
+        "conditioned on its vector, trained jointly; greedy decoding is evaluated."
+    )
     fit_defaults = {"lr": 3e-3, "epochs": 15}
 
     def __init__(self, cfg: CaptionConfig, state=None, load_data: bool = True):
@@ -94,15 +116,18 @@ class CaptionTask(Task):
         if state is not None:
             words = (state[1] or {}).get("words")
             if words != WORDS:
-                raise RnnkitError("this caption checkpoint was trained with another vocabulary; "
-                                  "retrain it with this version")
+                raise RnnkitError(
+                    "this caption checkpoint was trained with another vocabulary; "
+                    "retrain it with this version"
+                )
         self.seen, self.unseen = split_pairs(cfg.unseen_pairs, cfg.seed)
         if not load_data:
             self.train = self.valid = self.valid_unseen = None
             return
         rng = np.random.default_rng([cfg.seed, 5])
-        self.train = make_dataset(cfg.n_train, cfg.image_size, rng, cfg.noise,
-                                  self.seen if self.unseen else None)
+        self.train = make_dataset(
+            cfg.n_train, cfg.image_size, rng, cfg.noise, self.seen if self.unseen else None
+        )
         self.valid = make_dataset(cfg.n_valid, cfg.image_size, rng, cfg.noise)
         self.unseen_mask = np.array([(a[2], a[1]) in self.unseen for a in self.valid[2]])
 
@@ -117,7 +142,7 @@ class CaptionTask(Task):
         order = rng.permutation(n) if split == "train" else np.arange(n)
         out = []
         for i in range(0, n, B):
-            idx = order[i: i + B]
+            idx = order[i : i + B]
             batch = caption_batch(imgs[idx], [caps[j] for j in idx])
             if split != "train" and self.unseen:
                 batch = (*batch, self.unseen_mask[idx])  # counted apart: exact_unseen
@@ -126,9 +151,12 @@ class CaptionTask(Task):
 
     def summarize(self, loss_sum, count, extra):
         seqs, words = max(extra.get("seqs", 0), 1), max(extra.get("words", 0), 1)
-        m = {"loss": loss_sum / max(count, 1), "exact": extra.get("exact", 0) / seqs,
-             "word_accuracy": extra.get("word_correct", 0) / words,
-             "tf_accuracy": extra.get("tf_correct", 0) / max(count, 1)}
+        m = {
+            "loss": loss_sum / max(count, 1),
+            "exact": extra.get("exact", 0) / seqs,
+            "word_accuracy": extra.get("word_correct", 0) / words,
+            "tf_accuracy": extra.get("tf_correct", 0) / max(count, 1),
+        }
         if "group" in extra:
             m["exact_unseen"] = extra["exact_group"] / max(extra["group"], 1)
         return m
@@ -140,10 +168,12 @@ class CaptionTask(Task):
     def after_training(self, model, result, out_dir, samples: int = 5, seed: int = 0) -> None:
         m = result.metrics
         unseen = f", unseen pairs {m['exact_unseen']:.3f}" if "exact_unseen" in m else ""
-        print(f"\nheld-out captions (greedy): exact {m['exact']:.3f}{unseen}, word accuracy "
-              f"{m['word_accuracy']:.3f}, teacher-forced word accuracy {m['tf_accuracy']:.3f} "
-              f"after {result.steps} steps (chance of an exact caption 1/{len(all_attributes())}); "
-              f"checkpoint {result.checkpoint}")
+        print(
+            f"\nheld-out captions (greedy): exact {m['exact']:.3f}{unseen}, word accuracy "
+            f"{m['word_accuracy']:.3f}, teacher-forced word accuracy {m['tf_accuracy']:.3f} "
+            f"after {result.steps} steps (chance of an exact caption 1/{len(all_attributes())}); "
+            f"checkpoint {result.checkpoint}"
+        )
         if self.valid is None:
             return
         imgs, caps, _ = self.valid

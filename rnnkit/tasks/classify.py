@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -34,19 +35,27 @@ DIGIT_STEPS, DIGIT_PIXELS, DIGIT_MAX = 8, 8, 16.0  # 8 rows of 8 pixels valued 0
 class ClassifyDataConfig:
     """The data of a sequence classifier."""
 
-    data: str | None = field(default=None, metadata={
-        "help": "labelled text, one 'label<TAB>text' per line (default: scikit-learn's 8x8 "
-                "digits read row by row)", "metavar": "FILE"})
-    level: str = field(default="word", metadata={"help": "text data: word | char",
-                                                 "choices": ["word", "char"]})
+    data: str | None = field(
+        default=None,
+        metadata={
+            "help": "labelled text, one 'label<TAB>text' per line (default: scikit-learn's 8x8 "
+            "digits read row by row)",
+            "metavar": "FILE",
+        },
+    )
+    level: str = field(
+        default="word", metadata={"help": "text data: word | char", "choices": ["word", "char"]}
+    )
     lower: bool = field(default=True, metadata={"help": "word level: lower-case the text"})
-    vocab_size: int = field(default=10000, metadata={"help": "text data: vocabulary cap, <pad> and <unk> included"})
+    vocab_size: int = field(
+        default=10000, metadata={"help": "text data: vocabulary cap, <pad> and <unk> included"}
+    )
     valid_fraction: float = field(default=0.1, metadata={"help": "held-out share of the examples"})
     batch_size: int = field(default=16, metadata={"help": "sequences per batch"})
     seed: int = field(default=0, metadata={"cli": False})  # the split; set from --seed
     data_hash: str | None = field(default=None, metadata={"cli": False})
 
-    def validate(self) -> "ClassifyDataConfig":
+    def validate(self) -> ClassifyDataConfig:
         if self.level not in ("word", "char"):
             raise RnnkitError(f"--level must be 'word' or 'char', got {self.level!r}")
         for name in ("batch_size", "vocab_size"):
@@ -54,9 +63,13 @@ class ClassifyDataConfig:
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise RnnkitError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
         if self.vocab_size < 3:
-            raise RnnkitError(f"--vocab-size must be >= 3 (<pad>, <unk> and a token), got {self.vocab_size}")
+            raise RnnkitError(
+                f"--vocab-size must be >= 3 (<pad>, <unk> and a token), got {self.vocab_size}"
+            )
         if not isinstance(self.valid_fraction, (int, float)) or not 0 < self.valid_fraction < 1:
-            raise RnnkitError(f"--valid-fraction must lie strictly between 0 and 1, got {self.valid_fraction!r}")
+            raise RnnkitError(
+                f"--valid-fraction must lie strictly between 0 and 1, got {self.valid_fraction!r}"
+            )
         return self
 
 
@@ -82,8 +95,10 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
     try:
         from sklearn.datasets import load_digits as sk_load_digits
     except ImportError:
-        raise RnnkitError("the default classify data (8x8 digits) needs scikit-learn: "
-                          "pip install scikit-learn, or give --data FILE") from None
+        raise RnnkitError(
+            "the default classify data (8x8 digits) needs scikit-learn: "
+            "pip install scikit-learn, or give --data FILE"
+        ) from None
     d = sk_load_digits()
     return (d.images / DIGIT_MAX).astype(np.float32), d.target.astype(np.int64)
 
@@ -94,23 +109,27 @@ def _batch_order(lengths: np.ndarray, batch_size: int, rng) -> list[np.ndarray]:
     n = len(lengths)
     if rng is None:
         return [np.arange(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
-    order, pool, out = rng.permutation(n), 50 * batch_size, []
+    order, pool = rng.permutation(n), 50 * batch_size
+    out: list[np.ndarray] = []
     for s in range(0, n, pool):
-        chunk = order[s: s + pool]
+        chunk = order[s : s + pool]
         chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-        out.extend(chunk[i: i + batch_size] for i in range(0, len(chunk), batch_size))
+        out.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
     return [out[i] for i in rng.permutation(len(out))]
 
 
 @register_task
 class ClassifyTask(Task):
+    labels: Any  # the class names (list[str]) once the data or a checkpoint is read
     path_fields = ("data",)
     name = "classify"
     Config = ClassifyDataConfig
     ModelConfig = ClassifierConfig
     loss_label = "loss per sequence (nats)"
-    description = ("Classify whole sequences: labelled text (one 'label<TAB>text' per line) or, "
-                   "by default, scikit-learn's 8x8 digits read row by row; reports held-out accuracy.")
+    description = (
+        "Classify whole sequences: labelled text (one 'label<TAB>text' per line) or, "
+        "by default, scikit-learn's 8x8 digits read row by row; reports held-out accuracy."
+    )
     # with batches of 16, a 64-unit LSTM reaches 97.2-100% held-out accuracy on the digits
     # (mean 98.4% over seeds 0-9) in about 10 s of one CPU core
     fit_defaults = {"lr": 2e-2, "epochs": 20}
@@ -133,8 +152,10 @@ class ClassifyTask(Task):
             text = load_text(cfg.data)
             h = text_hash(text)
             if cfg.data_hash is not None and cfg.data_hash != h:
-                raise RnnkitError(f"the data file {cfg.data} changed since this run was trained "
-                                  f"(its held-out split would differ); restore it or train anew")
+                raise RnnkitError(
+                    f"the data file {cfg.data} changed since this run was trained "
+                    f"(its held-out split would differ); restore it or train anew"
+                )
             cfg.data_hash = h
             labels, texts = read_labelled(text, cfg.data)
             if self.labels is None:
@@ -142,16 +163,23 @@ class ClassifyTask(Task):
             index = {lab: i for i, lab in enumerate(self.labels)}
             bad = sorted(set(labels) - set(index))
             if bad:
-                raise RnnkitError(f"labels {bad[:3]} are not among the checkpoint's {self.labels[:5]}")
+                raise RnnkitError(
+                    f"labels {bad[:3]} are not among the checkpoint's {self.labels[:5]}"
+                )
             items = [(self.tokenize(t), index[lab]) for t, lab in zip(texts, labels)]
         if len(self.labels) < 2:
-            raise RnnkitError(f"the data has {len(self.labels)} label(s); a classifier needs at least 2")
+            raise RnnkitError(
+                f"the data has {len(self.labels)} label(s); a classifier needs at least 2"
+            )
         if len(items) < 2:
-            raise RnnkitError(f"the data has {len(items)} example(s); need at least 2 (one held out)")
+            raise RnnkitError(
+                f"the data has {len(items)} example(s); need at least 2 (one held out)"
+            )
         train, valid = train_valid_split(items, cfg.valid_fraction, cfg.seed)
         if cfg.data is not None and self.vocab is None:
-            self.vocab = Vocab.build([t for t, _ in train], max_size=cfg.vocab_size,
-                                     specials=("<pad>", "<unk>"))
+            self.vocab = Vocab.build(
+                [t for t, _ in train], max_size=cfg.vocab_size, specials=("<pad>", "<unk>")
+            )
         self.train, self.valid = self._encode(train), self._encode(valid)
 
     def _load_state(self, meta) -> None:
@@ -162,7 +190,9 @@ class ClassifyTask(Task):
         if self.cfg.data is not None:
             itos = meta.get("vocab")
             if not isinstance(itos, list) or not all(isinstance(t, str) for t in itos):
-                raise RnnkitError("malformed checkpoint: the vocabulary is missing or not a list of strings")
+                raise RnnkitError(
+                    "malformed checkpoint: the vocabulary is missing or not a list of strings"
+                )
             self.vocab = Vocab(itos)
 
     @property
@@ -170,7 +200,11 @@ class ClassifyTask(Task):
         return self.cfg.data is None
 
     def tokenize(self, text: str) -> list[str]:
-        return tokenize_chars(text) if self.cfg.level == "char" else tokenize_words(text, self.cfg.lower)
+        return (
+            tokenize_chars(text)
+            if self.cfg.level == "char"
+            else tokenize_words(text, self.cfg.lower)
+        )
 
     def _encode(self, items: list) -> list:
         """[(x, label)]: x (8, 8) float32 for digits (steps, pixels), else (L,) token ids."""
@@ -189,8 +223,10 @@ class ClassifyTask(Task):
     def batches(self, split: str, rng):
         items = self.train if split == "train" else self.valid
         lengths = np.array([len(x) for x, _ in items])
-        return [self.make_batch([items[i][0] for i in idx], [items[i][1] for i in idx])
-                for idx in _batch_order(lengths, self.cfg.batch_size, rng if split == "train" else None)]
+        return [
+            self.make_batch([items[i][0] for i in idx], [items[i][1] for i in idx])
+            for idx in _batch_order(lengths, self.cfg.batch_size, rng if split == "train" else None)
+        ]
 
     def make_batch(self, xs: list, ys: list | None = None):
         """(x (T, B) ids or (8, B, 8) pixels, labels (B,), lengths (B,) or None)."""
@@ -201,8 +237,10 @@ class ClassifyTask(Task):
         return ids, labels, lengths
 
     def summarize(self, loss_sum, count, extra):
-        return {"loss": loss_sum / max(count, 1),
-                "accuracy": extra.get("correct", 0) / max(extra.get("total", 0), 1)}
+        return {
+            "loss": loss_sum / max(count, 1),
+            "accuracy": extra.get("correct", 0) / max(extra.get("total", 0), 1),
+        }
 
     def state_dict(self):
         meta = {"labels": list(self.labels)}
@@ -218,8 +256,10 @@ class ClassifyTask(Task):
     # -- what the CLI shows -----------------------------------------------------------------------
     def after_training(self, model, result, out_dir, samples: int = 5, seed: int = 0) -> None:
         m = result.metrics
-        print(f"\nheld-out accuracy {m['accuracy']:.4f} (loss {m['loss']:.4f}) after {result.steps} "
-              f"steps ({result.stopped_by.replace('_', ' ')}); checkpoint {result.checkpoint}")
+        print(
+            f"\nheld-out accuracy {m['accuracy']:.4f} (loss {m['loss']:.4f}) after {result.steps} "
+            f"steps ({result.stopped_by.replace('_', ' ')}); checkpoint {result.checkpoint}"
+        )
         if samples <= 0 or not self.valid:
             return
         pick = np.random.default_rng(seed).permutation(len(self.valid))[:samples]
@@ -259,14 +299,16 @@ class ClassifyTask(Task):
                     raise RnnkitError(f"input {s!r} has no tokens")
                 unknown = sorted({t for t in toks if t not in self.vocab})
                 if unknown:
-                    print(f"rnnkit: note: {s!r}: unknown (read as <unk>): {' '.join(unknown[:10])}",
-                          file=sys.stderr)
+                    print(
+                        f"rnnkit: note: {s!r}: unknown (read as <unk>): {' '.join(unknown[:10])}",
+                        file=sys.stderr,
+                    )
                 names.append(s)
                 xs.append(self.vocab.encode(toks))
         top = min(args.top, len(self.labels))
         for k0 in range(0, len(xs), 256):
-            p = model.predict_proba(*self._inputs(xs[k0: k0 + 256]))
-            for name, row in zip(names[k0: k0 + 256], p):
+            p = model.predict_proba(*self._inputs(xs[k0 : k0 + 256]))
+            for name, row in zip(names[k0 : k0 + 256], p):
                 best = np.argsort(-row, kind="stable")[:top]
                 print(f"{name}\t" + "  ".join(f"{self.labels[j]} {row[j]:.3f}" for j in best))
         return 0
@@ -284,10 +326,19 @@ def parse_digit_input(s: str) -> np.ndarray:
         try:
             a = np.array([float(v) for v in s.replace(" ", "").split(",") if v != ""])
         except ValueError:
-            raise RnnkitError(f"expected 64 comma-separated pixel values or a .npy file, got {_clip(s)!r}") from None
+            raise RnnkitError(
+                f"expected 64 comma-separated pixel values or a .npy file, got {_clip(s)!r}"
+            ) from None
     n = DIGIT_STEPS * DIGIT_PIXELS
-    if a.dtype.kind not in "fiu" or a.size == 0 or a.size % n or a.shape[-1] not in (n, DIGIT_PIXELS):
-        raise RnnkitError(f"a digit image has {n} pixels (8 rows of 8); got an array of shape {a.shape}")
+    if (
+        a.dtype.kind not in "fiu"
+        or a.size == 0
+        or a.size % n
+        or a.shape[-1] not in (n, DIGIT_PIXELS)
+    ):
+        raise RnnkitError(
+            f"a digit image has {n} pixels (8 rows of 8); got an array of shape {a.shape}"
+        )
     a = a.astype(np.float64).reshape(-1, DIGIT_STEPS, DIGIT_PIXELS)
     if not np.isfinite(a).all() or a.min() < 0 or a.max() > DIGIT_MAX:
         raise RnnkitError(f"pixels must lie in [0, {DIGIT_MAX:g}] (scikit-learn's digits scale)")

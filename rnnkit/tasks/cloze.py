@@ -21,8 +21,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..data import Vocab, default_sentences, load_text, pad_batch, split_sentences, tokenize_words
-from ..data import train_valid_split
+from ..data import (
+    Vocab,
+    default_sentences,
+    load_text,
+    pad_batch,
+    split_sentences,
+    tokenize_words,
+    train_valid_split,
+)
 from ..errors import RnnkitError
 from ..functional import softmax
 from ..models.cloze import ClozeConfig, ClozeModel
@@ -38,25 +45,35 @@ BLANK = re.compile(r"_{3,}")  # "___" (three or more underscores) marks the blan
 class ClozeDataConfig:
     """The sentences of a fill-in-the-blank model."""
 
-    corpus: str | None = field(default=None, metadata={
-        "help": "UTF-8 text file (default: the embedded corpus)", "metavar": "PATH"})
+    corpus: str | None = field(
+        default=None,
+        metadata={"help": "UTF-8 text file (default: the embedded corpus)", "metavar": "PATH"},
+    )
     lower: bool = field(default=True, metadata={"help": "lower-case the text"})
-    vocab_size: int = field(default=4000, metadata={"help": "vocabulary cap, special tokens included"})
-    max_sentences: int | None = field(default=None, metadata={"help": "use at most this many sentences"})
+    vocab_size: int = field(
+        default=4000, metadata={"help": "vocabulary cap, special tokens included"}
+    )
+    max_sentences: int | None = field(
+        default=None, metadata={"help": "use at most this many sentences"}
+    )
     valid_fraction: float = field(default=0.1, metadata={"help": "held-out share of the sentences"})
     batch_size: int = field(default=32, metadata={"help": "sentences per batch"})
     seed: int = field(default=0, metadata={"cli": False})  # the split; set from --seed
     corpus_hash: str | None = field(default=None, metadata={"cli": False})
 
-    def validate(self) -> "ClozeDataConfig":
+    def validate(self) -> ClozeDataConfig:
         for name in ("batch_size", "vocab_size"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise RnnkitError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
         if self.vocab_size < 6:
-            raise RnnkitError(f"--vocab-size must be >= 6 (4 special tokens and 2 words), got {self.vocab_size}")
+            raise RnnkitError(
+                f"--vocab-size must be >= 6 (4 special tokens and 2 words), got {self.vocab_size}"
+            )
         if not isinstance(self.valid_fraction, (int, float)) or not 0 < self.valid_fraction < 1:
-            raise RnnkitError(f"--valid-fraction must lie strictly between 0 and 1, got {self.valid_fraction!r}")
+            raise RnnkitError(
+                f"--valid-fraction must lie strictly between 0 and 1, got {self.valid_fraction!r}"
+            )
         if self.max_sentences is not None and self.max_sentences < 2:
             raise RnnkitError(f"--max-sentences must be >= 2, got {self.max_sentences}")
         return self
@@ -68,9 +85,11 @@ class ClozeTask(Task):
     Config = ClozeDataConfig
     ModelConfig = ClozeConfig
     loss_label = "loss per word (nats)"
-    description = ("Fill in the blank: predict each word of a sentence from the words on both "
-                   "sides (or, with --direction forward, the words before it); reports held-out "
-                   "accuracy and mean rank of the true word.")
+    description = (
+        "Fill in the blank: predict each word of a sentence from the words on both "
+        "sides (or, with --direction forward, the words before it); reports held-out "
+        "accuracy and mean rank of the true word."
+    )
     # the embedded corpus: about 35 s of one core per epoch for the default bidirectional LSTM
     fit_defaults = {"lr": 3e-3, "epochs": 5}
 
@@ -80,7 +99,9 @@ class ClozeTask(Task):
         if state is not None:
             itos = state[1].get("vocab") if isinstance(state[1], dict) else None
             if not isinstance(itos, list) or not all(isinstance(t, str) for t in itos):
-                raise RnnkitError("malformed checkpoint: the vocabulary is missing or not a list of strings")
+                raise RnnkitError(
+                    "malformed checkpoint: the vocabulary is missing or not a list of strings"
+                )
             vocab = Vocab(itos)
         if not load_data and vocab is not None:
             self.vocab, self.train, self.valid = vocab, None, None
@@ -92,8 +113,10 @@ class ClozeTask(Task):
             text = load_text(cfg.corpus)
             h = text_hash(text)
             if cfg.corpus_hash is not None and cfg.corpus_hash != h:
-                raise RnnkitError(f"the corpus {cfg.corpus} changed since this run was trained "
-                                  f"(its held-out split would differ); restore it or train anew")
+                raise RnnkitError(
+                    f"the corpus {cfg.corpus} changed since this run was trained "
+                    f"(its held-out split would differ); restore it or train anew"
+                )
             cfg.corpus_hash = h
             sents = split_sentences(text)[: cfg.max_sentences]
         toks = [t for t in (tokenize_words(s, lower=cfg.lower) for s in sents) if t]
@@ -102,13 +125,18 @@ class ClozeTask(Task):
         train, valid = train_valid_split(toks, cfg.valid_fraction, cfg.seed)
         self.vocab = vocab if vocab is not None else Vocab.build(train, max_size=cfg.vocab_size)
         if self.vocab.num_regular < 2:
-            raise RnnkitError(f"vocabulary of {self.vocab.num_regular} word(s): the corpus needs at least 2 distinct words")
+            raise RnnkitError(
+                f"vocabulary of {self.vocab.num_regular} word(s): "
+                "the corpus needs at least 2 distinct words"
+            )
         self.train, self.valid = self._encode(train), self._encode(valid)
 
     def _encode(self, sents: list[list[str]]) -> list[np.ndarray]:
         """Each sentence as ids [<s>, words..., </s>] (tau,)."""
         v = self.vocab
-        return [np.concatenate([[v.bos_id], v.encode(s), [v.eos_id]]).astype(np.int64) for s in sents]
+        return [
+            np.concatenate([[v.bos_id], v.encode(s), [v.eos_id]]).astype(np.int64) for s in sents
+        ]
 
     # -- the task protocol ------------------------------------------------------------------------
     def build_model(self, mcfg: ClozeConfig, seed: int = 0) -> ClozeModel:
@@ -127,8 +155,11 @@ class ClozeTask(Task):
 
     def summarize(self, loss_sum, count, extra):
         n = max(extra.get("total", 0), 1)
-        return {"loss": loss_sum / max(count, 1), "accuracy": extra.get("correct", 0) / n,
-                "mean_rank": extra.get("rank_sum", 0) / n}
+        return {
+            "loss": loss_sum / max(count, 1),
+            "accuracy": extra.get("correct", 0) / n,
+            "mean_rank": extra.get("rank_sum", 0) / n,
+        }
 
     def state_dict(self):
         return {}, {"vocab": self.vocab.itos}
@@ -141,10 +172,12 @@ class ClozeTask(Task):
     # -- what the CLI shows -----------------------------------------------------------------------
     def after_training(self, model, result, out_dir, samples: int = 5, seed: int = 0) -> None:
         m = result.metrics
-        print(f"\nheld-out accuracy {m['accuracy']:.4f}, mean rank {m['mean_rank']:.1f} of "
-              f"{len(self.vocab)} (loss {m['loss']:.4f} nats/word, direction "
-              f"{model.config.direction}) after {result.steps} steps "
-              f"({result.stopped_by.replace('_', ' ')}); checkpoint {result.checkpoint}")
+        print(
+            f"\nheld-out accuracy {m['accuracy']:.4f}, mean rank {m['mean_rank']:.1f} of "
+            f"{len(self.vocab)} (loss {m['loss']:.4f} nats/word, direction "
+            f"{model.config.direction}) after {result.steps} steps "
+            f"({result.stopped_by.replace('_', ' ')}); checkpoint {result.checkpoint}"
+        )
         if samples <= 0 or not self.valid:
             return
         rng = np.random.default_rng(seed)
@@ -155,7 +188,10 @@ class ClozeTask(Task):
             words = self.vocab.decode(ids[1:-1])
             cands = self.fill(model, ids, t, 3)
             shown = " ".join(words[: t - 1] + ["___"] + words[t:])
-            print(f"  {shown[:90]}\n      {words[t - 1]} -> " + "  ".join(f"{w} {p:.3f}" for w, p in cands))
+            print(
+                f"  {shown[:90]}\n      {words[t - 1]} -> "
+                + "  ".join(f"{w} {p:.3f}" for w, p in cands)
+            )
 
     def fill(self, model, ids: np.ndarray, position: int, top: int) -> list[tuple[str, float]]:
         """The ``top`` likeliest words (special tokens left out) for ``position`` of ``ids``,
@@ -181,12 +217,16 @@ class ClozeTask(Task):
         unknown words are noted on stderr and read as <unk>."""
         parts = BLANK.split(text)
         if len(parts) != 2:
-            raise RnnkitError(f"expected exactly one blank ___ in the sentence, found {len(parts) - 1}: {text!r}")
+            raise RnnkitError(
+                f"expected exactly one blank ___ in the sentence, found {len(parts) - 1}: {text!r}"
+            )
         left, right = (tokenize_words(p, lower=self.cfg.lower) for p in parts)
         unknown = sorted({w for w in left + right if w not in self.vocab})
         if unknown:
-            print(f"rnnkit: note: {text!r}: unknown words (read as <unk>): {' '.join(unknown[:10])}",
-                  file=sys.stderr)
+            print(
+                f"rnnkit: note: {text!r}: unknown words (read as <unk>): {' '.join(unknown[:10])}",
+                file=sys.stderr,
+            )
         v = self.vocab
         ids = np.concatenate([[v.bos_id], v.encode(left), [v.unk_id], v.encode(right), [v.eos_id]])
         return ids.astype(np.int64), len(left) + 1

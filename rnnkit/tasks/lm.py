@@ -15,11 +15,21 @@ import hashlib
 import math
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from ..data import (Vocab, default_corpus_text, default_sentences, load_text, sentence_batches,
-                    stream_batches, tokenize_chars, tokenize_words, train_valid_split)
+from ..data import (
+    Vocab,
+    default_corpus_text,
+    default_sentences,
+    load_text,
+    sentence_batches,
+    stream_batches,
+    tokenize_chars,
+    tokenize_words,
+    train_valid_split,
+)
 from ..data.formats import read_sentences
 from ..errors import RnnkitError
 from ..models.lm import LanguageModel, LMConfig
@@ -31,43 +41,85 @@ from .base import Task, perplexity_metrics
 class LMDataConfig:
     """The data of a language model."""
 
-    level: str = field(default="word", metadata={"help": "word | char", "choices": ["word", "char"]})
-    corpus: str | None = field(default=None, metadata={
-        "help": "UTF-8 text file (default: the embedded corpus)", "metavar": "PATH"})
-    format: str = field(default="auto", metadata={
-        "help": "word level: lines (one sentence per line), tokens (pre-tokenized, e.g. Penn "
-                "Treebank files: split on spaces only), text (raw prose), auto (detect)",
-        "choices": ["auto", "lines", "tokens", "text"]})
-    unk_token: str = field(default="<unk>", metadata={
-        "help": "the corpus's own unknown-word token, read as rnnkit's <unk>"})
-    valid: str | None = field(default=None, metadata={
-        "help": "held-out file (replaces the random split)", "metavar": "PATH"})
-    test: str | None = field(default=None, metadata={
-        "help": "test file: its perplexity is reported at the end and by eval --split test",
-        "metavar": "PATH"})
-    batching: str = field(default="sentences", metadata={
-        "help": "word level: sentences (padded batches) or stream (sentences joined with </s>, "
-                "cut into columns and chunks of --bptt, state carried: most published LMs)",
-        "choices": ["sentences", "stream"]})
-    disk_stream: bool = field(default=False, metadata={
-        "help": "word streams larger than memory: count the vocabulary in one pass and read token "
-                "ids from a memory-mapped file beside the run (reused while the corpus is unchanged)"})
-    lower: bool = field(default=True, metadata={
-        "help": "lower-case raw text (word level; pre-tokenized corpora are kept as they are)"})
-    vocab_size: int = field(default=4000, metadata={"help": "vocabulary cap, special tokens included"})
-    max_sentences: int | None = field(default=None, metadata={"help": "word level: use at most this many sentences"})
+    level: str = field(
+        default="word", metadata={"help": "word | char", "choices": ["word", "char"]}
+    )
+    corpus: str | None = field(
+        default=None,
+        metadata={"help": "UTF-8 text file (default: the embedded corpus)", "metavar": "PATH"},
+    )
+    format: str = field(
+        default="auto",
+        metadata={
+            "help": "word level: lines (one sentence per line), tokens (pre-tokenized, e.g. Penn "
+            "Treebank files: split on spaces only), text (raw prose), auto (detect)",
+            "choices": ["auto", "lines", "tokens", "text"],
+        },
+    )
+    unk_token: str = field(
+        default="<unk>",
+        metadata={"help": "the corpus's own unknown-word token, read as rnnkit's <unk>"},
+    )
+    valid: str | None = field(
+        default=None,
+        metadata={"help": "held-out file (replaces the random split)", "metavar": "PATH"},
+    )
+    test: str | None = field(
+        default=None,
+        metadata={
+            "help": "test file: its perplexity is reported at the end and by eval --split test",
+            "metavar": "PATH",
+        },
+    )
+    batching: str = field(
+        default="sentences",
+        metadata={
+            "help": "word level: sentences (padded batches) or stream (sentences joined with </s>, "
+            "cut into columns and chunks of --bptt, state carried: most published LMs)",
+            "choices": ["sentences", "stream"],
+        },
+    )
+    disk_stream: bool = field(
+        default=False,
+        metadata={
+            "help": "word streams larger than memory: count the vocabulary in one pass and read "
+            "token ids from a memory-mapped file beside the run (reused while the corpus is "
+            "unchanged)"
+        },
+    )
+    lower: bool = field(
+        default=True,
+        metadata={
+            "help": "lower-case raw text (word level; pre-tokenized corpora are kept as they are)"
+        },
+    )
+    vocab_size: int = field(
+        default=4000, metadata={"help": "vocabulary cap, special tokens included"}
+    )
+    max_sentences: int | None = field(
+        default=None, metadata={"help": "word level: use at most this many sentences"}
+    )
     valid_fraction: float = field(default=0.1, metadata={"help": "held-out share of the corpus"})
     batch_size: int = field(default=32, metadata={"help": "sequences per batch"})
-    bptt: int = field(default=64, metadata={
-        "help": "char level: chunk length; the state is carried across chunks, the gradient is not"})
-    bptt_truncate: int | None = field(default=None, metadata={
-        "help": "the gradient from each output flows back at most K steps (default: full BPTT)",
-        "metavar": "K"})
+    bptt: int = field(
+        default=64,
+        metadata={
+            "help": "char level: chunk length; the state is carried across chunks, "
+            "the gradient is not"
+        },
+    )
+    bptt_truncate: int | None = field(
+        default=None,
+        metadata={
+            "help": "the gradient from each output flows back at most K steps (default: full BPTT)",
+            "metavar": "K",
+        },
+    )
     seed: int = field(default=0, metadata={"cli": False})  # the split; set from --seed
     corpus_hash: str | None = field(default=None, metadata={"cli": False})
     work_dir: str | None = field(default=None, metadata={"cli": False})  # the run folder
 
-    def validate(self) -> "LMDataConfig":
+    def validate(self) -> LMDataConfig:
         if self.level not in ("word", "char"):
             raise RnnkitError(f"--level must be 'word' or 'char', got {self.level!r}")
         for name in ("batch_size", "bptt", "vocab_size"):
@@ -76,20 +128,28 @@ class LMDataConfig:
                 raise RnnkitError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
         need = 2 if self.level == "char" else 5  # real tokens + <unk> (+ <pad>, <s>, </s>)
         if self.vocab_size < need:
-            raise RnnkitError(f"--vocab-size must be >= {need} at {self.level} level, got {self.vocab_size}")
+            raise RnnkitError(
+                f"--vocab-size must be >= {need} at {self.level} level, got {self.vocab_size}"
+            )
         k = self.bptt_truncate
         if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 0):
             raise RnnkitError(f"--bptt-truncate must be an integer >= 0, got {k!r}")
         if not isinstance(self.valid_fraction, (int, float)) or not 0 < self.valid_fraction < 1:
-            raise RnnkitError(f"--valid-fraction must lie strictly between 0 and 1, got {self.valid_fraction!r}")
+            raise RnnkitError(
+                f"--valid-fraction must lie strictly between 0 and 1, got {self.valid_fraction!r}"
+            )
         if self.max_sentences is not None and self.max_sentences < 2:
             raise RnnkitError(f"--max-sentences must be >= 2, got {self.max_sentences}")
         if self.format not in ("auto", "lines", "tokens", "text"):
             raise RnnkitError(f"--format must be auto, lines, tokens or text, got {self.format!r}")
         if self.batching not in ("sentences", "stream"):
             raise RnnkitError(f"--batching must be sentences or stream, got {self.batching!r}")
-        if self.disk_stream and (self.level != "word" or self.batching != "stream" or self.corpus is None):
-            raise RnnkitError("--disk-stream needs --level word, --batching stream and a --corpus file")
+        if self.disk_stream and (
+            self.level != "word" or self.batching != "stream" or self.corpus is None
+        ):
+            raise RnnkitError(
+                "--disk-stream needs --level word, --batching stream and a --corpus file"
+            )
         if (self.valid or self.test) and self.corpus is None:
             raise RnnkitError("--valid and --test need a --corpus file to train on")
         return self
@@ -112,25 +172,47 @@ class LMTask(Task):
     # U(-0.1, 0.1), 13 epochs, SGD at 1 halved after each epoch from the 4th, clip 5. Their
     # gradient is of the loss summed over the 35 steps (mean over the batch); rnnkit's is per token,
     # 35 times smaller, so lr 35 and clip 5/35 give exactly their update.
-    presets = {"zaremba-small": {
-        "num_layers": 2, "hidden_size": 200, "embed_size": 200, "init_range": 0.1, "forget_bias": 0.0,
-        "dropout": 0.0, "cell": "lstm", "level": "word", "batching": "stream", "batch_size": 20,
-        "bptt": 35, "vocab_size": 10003, "optimizer": "sgd", "lr": 35.0, "clip_norm": 5.0 / 35.0,
-        "lr_decay": 0.5, "lr_decay_start": 4, "halve_lr": False, "epochs": 13}}
-    description = ("Train a recurrent language model on a text file or on the embedded corpus "
-                   "(CPython's English documentation), then print perplexity and samples.")
+    presets = {
+        "zaremba-small": {
+            "num_layers": 2,
+            "hidden_size": 200,
+            "embed_size": 200,
+            "init_range": 0.1,
+            "forget_bias": 0.0,
+            "dropout": 0.0,
+            "cell": "lstm",
+            "level": "word",
+            "batching": "stream",
+            "batch_size": 20,
+            "bptt": 35,
+            "vocab_size": 10003,
+            "optimizer": "sgd",
+            "lr": 35.0,
+            "clip_norm": 5.0 / 35.0,
+            "lr_decay": 0.5,
+            "lr_decay_start": 4,
+            "halve_lr": False,
+            "epochs": 13,
+        }
+    }
+    description = (
+        "Train a recurrent language model on a text file or on the embedded corpus "
+        "(CPython's English documentation), then print perplexity and samples."
+    )
 
     def __init__(self, cfg: LMDataConfig, state=None, load_data: bool = True):
         super().__init__(cfg.validate())
         self.carries_state = cfg.streams
-        self.test_data = None
+        self.test_data: Any = None
         self.loss_label = f"loss per {'char' if cfg.level == 'char' else 'word'} (nats)"
         vocab = None
         if state is not None:
             _, meta = state
             itos = meta.get("vocab") if isinstance(meta, dict) else None
             if not isinstance(itos, list) or not all(isinstance(t, str) for t in itos):
-                raise RnnkitError("malformed checkpoint: the vocabulary is missing or not a list of strings")
+                raise RnnkitError(
+                    "malformed checkpoint: the vocabulary is missing or not a list of strings"
+                )
             vocab = Vocab(itos)
         if not load_data and vocab is not None:
             self.vocab, self.train, self.valid = vocab, None, None
@@ -141,26 +223,39 @@ class LMTask(Task):
         if cfg.disk_stream:
             self._prepare_disk(vocab)
             return
-        text = default_corpus_text() if cfg.level == "char" and cfg.corpus is None else (
-            load_text(cfg.corpus) if cfg.corpus is not None else None)
+        text = (
+            default_corpus_text()
+            if cfg.level == "char" and cfg.corpus is None
+            else (load_text(cfg.corpus) if cfg.corpus is not None else None)
+        )
         if text is not None:
             h = text_hash(text)
             if cfg.corpus_hash is not None and cfg.corpus_hash != h:
-                raise RnnkitError(f"the corpus {cfg.corpus} changed since this run was trained "
-                                  f"(its held-out split would differ); restore it or train anew")
+                raise RnnkitError(
+                    f"the corpus {cfg.corpus} changed since this run was trained "
+                    f"(its held-out split would differ); restore it or train anew"
+                )
             cfg.corpus_hash = h
         self._prepare(text, vocab)
 
     def _prepare(self, text: str | None, vocab: Vocab | None) -> None:
         cfg = self.cfg
         if cfg.level == "char":
-            chars = np.array(tokenize_chars(text))
-            train, valid = train_valid_split(chars, cfg.valid_fraction, cfg.seed)
+            if text is None:  # unreachable: char level defaults to the embedded corpus's text
+                raise RnnkitError("char level needs a corpus")
+            chars: np.ndarray = np.array(tokenize_chars(text))
+            ctrain, cvalid = train_valid_split(chars, cfg.valid_fraction, cfg.seed)
             if vocab is None:
-                vocab = Vocab.build([train.tolist()], max_size=cfg.vocab_size, specials=("<unk>",))
-            self.vocab, self.train, self.valid = vocab, vocab.encode(train.tolist()), vocab.encode(valid.tolist())
+                vocab = Vocab.build([ctrain.tolist()], max_size=cfg.vocab_size, specials=("<unk>",))
+            self.vocab, self.train, self.valid = (
+                vocab,
+                vocab.encode(ctrain.tolist()),
+                vocab.encode(cvalid.tolist()),
+            )
             if len(self.train) < 2 * cfg.batch_size or len(self.valid) < 2:
-                raise RnnkitError(f"corpus too short: {len(text)} characters for batch size {cfg.batch_size}")
+                raise RnnkitError(
+                    f"corpus too short: {len(text)} characters for batch size {cfg.batch_size}"
+                )
         else:
             toks = self._sentences(text)
             if cfg.valid is not None:
@@ -169,7 +264,9 @@ class LMTask(Task):
                     raise RnnkitError(f"no sentences in --valid {cfg.valid}")
             else:
                 if len(toks) < 2:
-                    raise RnnkitError(f"corpus has {len(toks)} sentence(s); need at least 2 (one held out)")
+                    raise RnnkitError(
+                        f"corpus has {len(toks)} sentence(s); need at least 2 (one held out)"
+                    )
                 train, valid = train_valid_split(toks, cfg.valid_fraction, cfg.seed)
             if vocab is None:
                 vocab = Vocab.build(train, max_size=cfg.vocab_size)
@@ -183,10 +280,15 @@ class LMTask(Task):
                 if self.test_data is not None:
                     self.test_data = self._join(self.test_data)
                 if len(self.train) < 2 * cfg.batch_size:
-                    raise RnnkitError(f"corpus too short: {len(self.train)} tokens for batch size {cfg.batch_size}")
+                    raise RnnkitError(
+                        f"corpus too short: {len(self.train)} tokens "
+                        f"for batch size {cfg.batch_size}"
+                    )
         n_real = self.vocab.num_regular
         if n_real < 2:
-            raise RnnkitError(f"vocabulary of {n_real} real token(s): the corpus needs at least 2 distinct tokens")
+            raise RnnkitError(
+                f"vocabulary of {n_real} real token(s): the corpus needs at least 2 distinct tokens"
+            )
 
     def _sentences(self, text: str | None) -> list[list[str]]:
         """Sentences of tokens: the embedded corpus, or a file in its format (``--format``)."""
@@ -194,8 +296,9 @@ class LMTask(Task):
         if text is None:
             sents = default_sentences(cfg.max_sentences)
             return [t for t in (tokenize_words(s, lower=cfg.lower) for s in sents) if t]
-        toks = read_sentences(text, cfg.format, lower=None if cfg.lower else False,
-                              unk_token=cfg.unk_token or None)
+        toks = read_sentences(
+            text, cfg.format, lower=None if cfg.lower else False, unk_token=cfg.unk_token or None
+        )
         return toks[: cfg.max_sentences]
 
     def _join(self, sents: list) -> np.ndarray:
@@ -206,24 +309,29 @@ class LMTask(Task):
     def _prepare_disk(self, vocab) -> None:
         """Word streams from disk: the vocabulary counted in one pass, ids memory-mapped."""
         from ..data.bigcorpus import count_vocab, encode_to_memmap
+
         cfg = self.cfg
         lower = None if cfg.lower else False
         unk = cfg.unk_token or None
         if vocab is None:
-            vocab = count_vocab(cfg.corpus, cfg.format, lower, max_size=cfg.vocab_size, unk_token=unk)
+            vocab = count_vocab(
+                cfg.corpus, cfg.format, lower, max_size=cfg.vocab_size, unk_token=unk
+            )
         work = cfg.work_dir or os.path.dirname(cfg.corpus)
         ids = encode_to_memmap(cfg.corpus, vocab, cfg.format, work, lower=lower, unk_token=unk)
         self.vocab = vocab
         if cfg.valid is not None:
             self.train = ids
-            self.valid = np.asarray(encode_to_memmap(cfg.valid, vocab, cfg.format, work,
-                                                     lower=lower, unk_token=unk))
+            self.valid = np.asarray(
+                encode_to_memmap(cfg.valid, vocab, cfg.format, work, lower=lower, unk_token=unk)
+            )
         else:  # the last share of the stream is held out
             n_valid = max(2, int(len(ids) * cfg.valid_fraction))
             self.train, self.valid = ids[:-n_valid], np.asarray(ids[-n_valid:])
         if cfg.test is not None:
-            self.test_data = np.asarray(encode_to_memmap(cfg.test, vocab, cfg.format, work,
-                                                         lower=lower, unk_token=unk))
+            self.test_data = np.asarray(
+                encode_to_memmap(cfg.test, vocab, cfg.format, work, lower=lower, unk_token=unk)
+            )
 
     def set_eval_text(self, text: str, name: str) -> None:
         """Evaluate on this text (``eval --corpus``): read like the training data."""
@@ -259,12 +367,25 @@ class LMTask(Task):
             B = cfg.batch_size if train else 1
             if cfg.disk_stream and train:
                 from ..data.bigcorpus import StreamBatches
+
                 sb = StreamBatches(data, B, cfg.bptt)
                 return _Lazy(len(sb), lambda i: (*sb[i], None))
-            return [(i, t, None) for i, t in stream_batches(np.asarray(data), B, cfg.bptt if train else 256)]
+            return [
+                (i, t, None)
+                for i, t in stream_batches(np.asarray(data), B, cfg.bptt if train else 256)
+            ]
         sents = data
-        return list(sentence_batches(sents, cfg.batch_size, rng if train else None,
-                                     v.bos_id, v.eos_id, v.pad_id, bucket=train))
+        return list(
+            sentence_batches(
+                sents,
+                cfg.batch_size,
+                rng if train else None,
+                v.bos_id,
+                v.eos_id,
+                v.pad_id,
+                bucket=train,
+            )
+        )
 
     def summarize(self, loss_sum, count, extra):
         return perplexity_metrics(loss_sum, count)
@@ -278,27 +399,39 @@ class LMTask(Task):
             raise RnnkitError("malformed checkpoint: embed.weight is missing")
         for key, want in (("vocab_size", emb[0]), ("embed_size", emb[1])):
             if mcfg.get(key) != want:
-                raise RnnkitError(f"malformed checkpoint: model_config {key} {mcfg.get(key)!r} "
-                                  f"does not match the stored embedding {tuple(emb)}")
-        if shapes.get("rnn.weight_hh_l0", [None, mcfg.get("hidden_size")])[-1] != mcfg.get("hidden_size"):
+                raise RnnkitError(
+                    f"malformed checkpoint: model_config {key} {mcfg.get(key)!r} "
+                    f"does not match the stored embedding {tuple(emb)}"
+                )
+        if shapes.get("rnn.weight_hh_l0", [None, mcfg.get("hidden_size")])[-1] != mcfg.get(
+            "hidden_size"
+        ):
             raise RnnkitError("malformed checkpoint: hidden_size does not match rnn.weight_hh_l0")
 
     # -- what the CLI shows -----------------------------------------------------------------------
     def after_training(self, model, result, out_dir, samples: int = 5, seed: int = 0) -> None:
         m = result.metrics
         unit = "char" if self.cfg.level == "char" else "word"
-        print(f"\nheld-out perplexity {_num(m['ppl'])} ({_num(m['bits'])} bits/{unit}) after "
-              f"{result.steps} steps ({result.stopped_by.replace('_', ' ')}); checkpoint {result.checkpoint}")
+        print(
+            f"\nheld-out perplexity {_num(m['ppl'])} ({_num(m['bits'])} bits/{unit}) after "
+            f"{result.steps} steps ({result.stopped_by.replace('_', ' ')}); "
+            f"checkpoint {result.checkpoint}"
+        )
         if self.test_data is not None:
             from ..fit import evaluate
+
             t = evaluate(self, model, "test")
             print(f"test perplexity {_num(t['ppl'])} ({_num(t['bits'])} bits/{unit})")
         if not math.isfinite(m["loss"]) or m["loss"] > 50:
-            print("rnnkit: warning: training diverged (held-out loss is not finite or huge); "
-                  "try a lower --lr", flush=True)
+            print(
+                "rnnkit: warning: training diverged (held-out loss is not finite or huge); "
+                "try a lower --lr",
+                flush=True,
+            )
             return
         if samples > 0:
             from ..generate import sample_text
+
             print("samples:")
             for line in sample_text(model, self, n=samples, seed=seed):
                 print(f"  {line}")
@@ -321,20 +454,27 @@ class LMTask(Task):
         balances the ranks' tokens), padded only to its own longest. None: nothing for this rank.
         """
         from ..parallel import block
+
         inputs, targets, lengths = batch
         if lengths is None:
             lo, hi = block(inputs.shape[1], rank, size)
             if lo == hi:
                 return None
-            return (np.ascontiguousarray(inputs[:, lo:hi]), np.ascontiguousarray(targets[:, lo:hi]),
-                    None)
+            return (
+                np.ascontiguousarray(inputs[:, lo:hi]),
+                np.ascontiguousarray(targets[:, lo:hi]),
+                None,
+            )
         cols = np.arange(rank, inputs.shape[1], size)
         if cols.size == 0:
             return None
         ln = lengths[cols]
         T = int(ln.max())
-        return (np.ascontiguousarray(inputs[:T, cols]), np.ascontiguousarray(targets[:T, cols]),
-                np.ascontiguousarray(ln))
+        return (
+            np.ascontiguousarray(inputs[:T, cols]),
+            np.ascontiguousarray(targets[:T, cols]),
+            np.ascontiguousarray(ln),
+        )
 
 
 def _predict_next(task, model, prompts: list[str], top: int) -> list[list[tuple[str, float]]]:
@@ -346,13 +486,20 @@ def _predict_next(task, model, prompts: list[str], top: int) -> list[list[tuple[
             toks = tokenize_chars(text)
             unknown = sorted({t for t in toks if t not in vocab})
             if unknown:
-                raise RnnkitError(f"prompt {text!r} has characters the model never saw: {''.join(unknown)!r}")
-            ids = vocab.encode(toks) if toks else np.array([vocab.encode(["\n"])[0] if "\n" in vocab else 0])
+                raise RnnkitError(
+                    f"prompt {text!r} has characters the model never saw: {''.join(unknown)!r}"
+                )
+            ids = (
+                vocab.encode(toks)
+                if toks
+                else np.array([vocab.encode(["\n"])[0] if "\n" in vocab else 0])
+            )
         else:
             toks = tokenize_words(text, lower=cfg.lower)
             start = vocab.eos_id if cfg.streams else vocab.bos_id
             ids = np.concatenate([[start], vocab.encode(toks)]).astype(np.int64)
         from ..layers.stepper import Stepper
+
         st = Stepper(model.rnn, 1, embedding=model.embed.weight)
         for i in ids:
             h = st.step(np.array([i]))
@@ -380,4 +527,10 @@ class _Lazy:
 
 
 def _num(v: float) -> str:
-    return f"{v:.4g}" if (not math.isfinite(v) or abs(v) >= 1e5) else f"{v:.3f}" if v < 100 else f"{v:.2f}"
+    return (
+        f"{v:.4g}"
+        if (not math.isfinite(v) or abs(v) >= 1e5)
+        else f"{v:.3f}"
+        if v < 100
+        else f"{v:.2f}"
+    )

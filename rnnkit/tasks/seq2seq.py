@@ -4,8 +4,9 @@ FILE holds one ``source<TAB>target`` pair per line (UTF-8), read as characters (
 or whitespace-separated words (``--level word``). The pairs are shuffled with the seed and
 ``--valid-fraction`` of them held out; the vocabularies come from the training pairs (a token seen
 only in held-out pairs reads as ``<unk>``). Targets end with ``</s>``; the feedback form's decoder
-starts from ``<s>``. Example files: ``python -m rnnkit.data.addition --pairs rev.tsv --kind reverse``
-(string reversal) or ``--kind dates`` (date normalisation).
+starts from ``<s>``. Example files:
+``python -m rnnkit.data.addition --pairs rev.tsv --kind reverse`` (string reversal) or
+``--kind dates`` (date normalisation).
 
 This module also holds what every encoder-decoder task shares (:class:`PairTask`): batching of
 padded (T, B) id arrays with lengths, the accuracy metrics ``per_char`` (per target token, the end
@@ -63,39 +64,61 @@ class PairTask(Task):
     ModelConfig = Seq2SeqConfig
     loss_label = "loss per target token (nats)"
     eval_batch = 1000
-    go, eos = GO, EOS
+    go: str = GO
+    eos: str | None = EOS  # None: the targets have no end token
+    # filled by the subclasses' __init__ (the data stays None without load_data)
+    src_itos: list[str]
+    tgt_itos: list[str]
+    out_len: int
+    train_data: tuple | None
+    valid_data: tuple | None
 
     def build_model(self, mcfg: Seq2SeqConfig, seed: int = 0) -> Seq2Seq:
         mcfg.src_vocab, mcfg.tgt_vocab = len(self.src_itos), len(self.tgt_itos)
         mcfg.out_len = self.out_len
         mcfg.go_id = self.tgt_itos.index(self.go)
-        mcfg.eos_id = self.tgt_itos.index(self.eos) if self.eos in self.tgt_itos else None
+        mcfg.eos_id = (
+            self.tgt_itos.index(self.eos)
+            if self.eos is not None and self.eos in self.tgt_itos
+            else None
+        )
         mcfg.seed = seed
         return Seq2Seq(mcfg)
 
     def batches(self, split: str, rng):
         data = self.train_data if split == "train" else self.valid_data
+        if data is None:
+            raise RnnkitError(f"no {split} data: the task was built without loading it")
         n = data[0].shape[1]
         if split == "train":
             order, B = rng.permutation(n), self.cfg.batch_size
         else:
             order, B = np.arange(n), self.eval_batch
-        return [take_batch(data, order[i:i + B]) for i in range(0, n, B)]
+        return [take_batch(data, order[i : i + B]) for i in range(0, n, B)]
 
     def summarize(self, loss_sum, count, extra):
-        return {"loss": loss_sum / max(count, 1),
-                "per_char": extra.get("char_correct", 0) / max(extra.get("char_total", 0), 1),
-                "exact": extra.get("seq_correct", 0) / max(extra.get("seq_total", 0), 1)}
+        return {
+            "loss": loss_sum / max(count, 1),
+            "per_char": extra.get("char_correct", 0) / max(extra.get("char_total", 0), 1),
+            "exact": extra.get("seq_correct", 0) / max(extra.get("seq_total", 0), 1),
+        }
 
     def check_model_config(self, mcfg: dict, shapes: dict) -> None:
         w = shapes.get("out.weight")
-        if not isinstance(w, list) or len(w) != 2 or w != [mcfg.get("tgt_vocab"), mcfg.get("hidden_size")]:
-            raise RnnkitError(f"malformed checkpoint: out.weight {w} does not match model_config "
-                              f"(tgt_vocab {mcfg.get('tgt_vocab')}, hidden_size {mcfg.get('hidden_size')})")
+        if (
+            not isinstance(w, list)
+            or len(w) != 2
+            or w != [mcfg.get("tgt_vocab"), mcfg.get("hidden_size")]
+        ):
+            raise RnnkitError(
+                f"malformed checkpoint: out.weight {w} does not match model_config "
+                f"(tgt_vocab {mcfg.get('tgt_vocab')}, hidden_size {mcfg.get('hidden_size')})"
+            )
 
     # -- text <-> ids -----------------------------------------------------------------------------
     def _encode_input(self, text: str) -> np.ndarray:
-        """One input -> source ids (T,); RnnkitError (naming the input) if the model cannot take it."""
+        """One input -> source ids (T,); RnnkitError (naming the input) if the model cannot take
+        it."""
         raise NotImplementedError
 
     def _show(self, ids) -> str:
@@ -105,30 +128,44 @@ class PairTask(Task):
     def _source_text(self, col: int, data: tuple) -> str:
         raise NotImplementedError
 
-    def decode_texts(self, model: Seq2Seq, srcs: list[np.ndarray], beam: int = 1,
-                     batch: int = 1024) -> list[str]:
+    def decode_texts(
+        self, model: Seq2Seq, srcs: list[np.ndarray], beam: int = 1, batch: int = 1024
+    ) -> list[str]:
         """The model's output text for each source id array, in batches."""
         out = []
         for i in range(0, len(srcs), batch):
-            ids, lens = pad_ids(srcs[i:i + batch])
-            T = max(self.out_len, 2 * ids.shape[0] + 2) if model.config.eos_id is not None else self.out_len
-            pred = model.decode(ids, None if (lens == ids.shape[0]).all() else lens, beam=beam, max_len=T)
+            ids, lens = pad_ids(srcs[i : i + batch])
+            T = (
+                max(self.out_len, 2 * ids.shape[0] + 2)
+                if model.config.eos_id is not None
+                else self.out_len
+            )
+            pred = model.decode(
+                ids, None if (lens == ids.shape[0]).all() else lens, beam=beam, max_len=T
+            )
             out += [self._show(pred[:, j]) for j in range(pred.shape[1])]
         return out
 
     # -- what the CLI shows -----------------------------------------------------------------------
     def after_training(self, model, result, out_dir, samples: int = 5, seed: int = 0) -> None:
         m = result.metrics
-        print(f"\nheld-out accuracy: whole answers {m.get('exact', float('nan')):.4f}, per character "
-              f"{m.get('per_char', float('nan')):.4f} after {result.steps} steps "
-              f"({result.stopped_by.replace('_', ' ')}); checkpoint {result.checkpoint}")
+        print(
+            f"\nheld-out accuracy: whole answers {m.get('exact', float('nan')):.4f}, per character "
+            f"{m.get('per_char', float('nan')):.4f} after {result.steps} steps "
+            f"({result.stopped_by.replace('_', ' ')}); checkpoint {result.checkpoint}"
+        )
         if samples <= 0 or self.valid_data is None:
             return
         n = self.valid_data[0].shape[1]
         cols = np.random.default_rng(seed).choice(n, size=min(samples, n), replace=False)
         b = take_batch(self.valid_data, cols)
-        got = self.decode_texts(model, [b.src[: (b.src.shape[0] if b.src_len is None else b.src_len[j]), j]
-                                        for j in range(len(cols))])
+        got = self.decode_texts(
+            model,
+            [
+                b.src[: (b.src.shape[0] if b.src_len is None else b.src_len[j]), j]
+                for j in range(len(cols))
+            ],
+        )
         print("held-out samples:")
         for j, c in enumerate(cols):
             want = self._show(b.tgt[:, j])
@@ -149,8 +186,14 @@ class PairTask(Task):
                 print(f"rnnkit: error: {exc}", file=sys.stderr)
                 failed += 1
         keys = list(srcs)
-        got = dict(zip(keys, self.decode_texts(model, [srcs[k] for k in keys],
-                                               beam=getattr(args, "beam", 1) or 1)))
+        got = dict(
+            zip(
+                keys,
+                self.decode_texts(
+                    model, [srcs[k] for k in keys], beam=getattr(args, "beam", 1) or 1
+                ),
+            )
+        )
         for i in range(len(inputs)):
             print(got.get(i, ""))
         return 1 if failed else 0
@@ -161,12 +204,17 @@ class PairTask(Task):
 class PairsConfig:
     """The data of a sequence-to-sequence task read from a pairs file."""
 
-    pairs: str | None = field(default=None, metadata={
-        "help": "UTF-8 file of source<TAB>target lines (required)", "metavar": "FILE"})
-    level: str = field(default="char", metadata={"help": "char | word", "choices": ["char", "word"]})
+    pairs: str | None = field(
+        default=None,
+        metadata={"help": "UTF-8 file of source<TAB>target lines (required)", "metavar": "FILE"},
+    )
+    level: str = field(
+        default="char", metadata={"help": "char | word", "choices": ["char", "word"]}
+    )
     lower: bool = field(default=False, metadata={"help": "lower-case both sides"})
-    reverse_source: bool = field(default=False, metadata={
-        "help": "feed each source backwards (Sutskever et al. 2014)"})
+    reverse_source: bool = field(
+        default=False, metadata={"help": "feed each source backwards (Sutskever et al. 2014)"}
+    )
     valid_fraction: float = field(default=0.1, metadata={"help": "held-out share of the pairs"})
     batch_size: int = field(default=32, metadata={"help": "pairs per batch"})
     max_pairs: int | None = field(default=None, metadata={"help": "use at most this many pairs"})
@@ -185,8 +233,10 @@ def _vocab(seqs: list[list[str]], specials: tuple) -> list[str]:
 class Seq2SeqTask(PairTask):
     name = "seq2seq"
     Config = PairsConfig
-    description = ("Train an encoder-decoder on your own tab-separated source/target pairs "
-                   "(character or word level), then print held-out accuracy and samples.")
+    description = (
+        "Train an encoder-decoder on your own tab-separated source/target pairs "
+        "(character or word level), then print held-out accuracy and samples."
+    )
     fit_defaults = {"lr": 3e-3, "epochs": 20}
 
     def __init__(self, cfg: PairsConfig, state=None, load_data: bool = True):
@@ -212,13 +262,18 @@ class Seq2SeqTask(PairTask):
         with open(cfg.pairs, "rb") as f:
             h = hashlib.blake2b(f.read(), digest_size=12).hexdigest()
         if cfg.pairs_hash is not None and cfg.pairs_hash != h:
-            raise RnnkitError(f"the pairs file {cfg.pairs} changed since this run was trained "
-                              f"(its held-out split would differ); restore it or train anew")
+            raise RnnkitError(
+                f"the pairs file {cfg.pairs} changed since this run was trained "
+                f"(its held-out split would differ); restore it or train anew"
+            )
         cfg.pairs_hash = h
         pairs = read_pairs(cfg.pairs)[: cfg.max_pairs]
         if len(pairs) < 2:
-            raise RnnkitError(f"{cfg.pairs} holds {len(pairs)} pair(s); need at least 2 (one held out)")
+            raise RnnkitError(
+                f"{cfg.pairs} holds {len(pairs)} pair(s); need at least 2 (one held out)"
+            )
         from ..data.addition import split_pairs
+
         tr, va = split_pairs(len(pairs), cfg.valid_fraction, cfg.seed)
         toks = [(self._tokens(s), self._tokens(t)) for s, t in pairs]
         if state is None:
@@ -226,7 +281,9 @@ class Seq2SeqTask(PairTask):
             self.tgt_itos = _vocab([toks[i][1] for i in tr], (PAD, UNK, GO, EOS))
             self.out_len = max(len(toks[i][1]) for i in tr) + 1
             self._maps()
-        self.train_data, self.valid_data = (self._arrays([toks[i] for i in idx]) for idx in (tr, va))
+        self.train_data, self.valid_data = (
+            self._arrays([toks[i] for i in idx]) for idx in (tr, va)
+        )
 
     def _maps(self) -> None:
         self.src_stoi = {t: i for i, t in enumerate(self.src_itos)}
@@ -243,7 +300,9 @@ class Seq2SeqTask(PairTask):
     def _arrays(self, toks: list[tuple]) -> tuple:
         src, sl = pad_ids([self._src_ids(s) for s, _ in toks])
         eos = self.tgt_stoi[EOS]
-        tgt, tl = pad_ids([np.array([self.tgt_stoi.get(x, 1) for x in t] + [eos], np.int64) for _, t in toks])
+        tgt, tl = pad_ids(
+            [np.array([self.tgt_stoi.get(x, 1) for x in t] + [eos], np.int64) for _, t in toks]
+        )
         return src, sl, tgt, tl
 
     def state_dict(self):
@@ -272,6 +331,9 @@ class Seq2SeqTask(PairTask):
             raise RnnkitError(f"input {text!r} is empty")
         unknown = sorted({t for t in toks if t not in self.src_stoi})
         if unknown:
-            print(f"rnnkit: warning: input {text!r} has tokens never seen in training, read as "
-                  f"{UNK}: {' '.join(map(repr, unknown))}", file=sys.stderr)
+            print(
+                f"rnnkit: warning: input {text!r} has tokens never seen in training, read as "
+                f"{UNK}: {' '.join(map(repr, unknown))}",
+                file=sys.stderr,
+            )
         return self._src_ids(toks)

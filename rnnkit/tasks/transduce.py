@@ -37,9 +37,13 @@ BASE = 10
 class TransduceConfig:
     """The generated data."""
 
-    problem: str = field(default="running-sum", metadata={
-        "help": "running-sum: y(t) = (y(t-1) + x(t)) mod 10 | delay2: y(t) = x(t-2)",
-        "choices": list(PROBLEMS)})
+    problem: str = field(
+        default="running-sum",
+        metadata={
+            "help": "running-sum: y(t) = (y(t-1) + x(t)) mod 10 | delay2: y(t) = x(t-2)",
+            "choices": list(PROBLEMS),
+        },
+    )
     n_train: int = field(default=2000, metadata={"help": "training sequences"})
     n_valid: int = field(default=500, metadata={"help": "held-out sequences"})
     min_len: int = field(default=5, metadata={"help": "shortest sequence"})
@@ -47,9 +51,11 @@ class TransduceConfig:
     batch_size: int = field(default=32, metadata={"help": "sequences per batch"})
     seed: int = field(default=0, metadata={"cli": False})
 
-    def validate(self) -> "TransduceConfig":
+    def validate(self) -> TransduceConfig:
         if self.problem not in PROBLEMS:
-            raise RnnkitError(f"--problem must be one of {', '.join(PROBLEMS)}, got {self.problem!r}")
+            raise RnnkitError(
+                f"--problem must be one of {', '.join(PROBLEMS)}, got {self.problem!r}"
+            )
         for name in ("n_train", "n_valid", "min_len", "max_len", "batch_size"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -63,24 +69,41 @@ class TransduceConfig:
 class TransduceModelConfig:
     """Either model; the fields of the other one are ignored."""
 
-    model: str = field(default="output", metadata={
-        "help": "output: output-to-hidden recurrence, teacher forcing | hidden: hidden-to-hidden RNN",
-        "choices": ["output", "hidden"]})
+    model: str = field(
+        default="output",
+        metadata={
+            "help": "output: output-to-hidden recurrence, teacher forcing | "
+            "hidden: hidden-to-hidden RNN",
+            "choices": ["output", "hidden"],
+        },
+    )
     hidden_size: int = field(default=64, metadata={"help": "hidden units"})
     cell: str = field(default="rnn", metadata={"help": "hidden model: recurrent cell"})
     embed_size: int = field(default=16, metadata={"help": "hidden model: digit embedding size"})
-    scheduled_sampling: float = field(default=0.0, metadata={
-        "help": "output model: final probability of feeding its own previous prediction "
-                "(Bengio et al. 2015; 0: pure teacher forcing)", "metavar": "P"})
-    ss_ramp: int = field(default=1000, metadata={
-        "help": "output model: training steps over which that probability rises linearly from 0"})
-    ss_greedy: bool = field(default=False, metadata={
-        "help": "output model: feed its argmax (default: a sample of its distribution)"})
-    dtype: str = field(default="float32", metadata={"help": "float32 | float64",
-                                                     "choices": ["float32", "float64"]})
+    scheduled_sampling: float = field(
+        default=0.0,
+        metadata={
+            "help": "output model: final probability of feeding its own previous prediction "
+            "(Bengio et al. 2015; 0: pure teacher forcing)",
+            "metavar": "P",
+        },
+    )
+    ss_ramp: int = field(
+        default=1000,
+        metadata={
+            "help": "output model: training steps over which that probability rises linearly from 0"
+        },
+    )
+    ss_greedy: bool = field(
+        default=False,
+        metadata={"help": "output model: feed its argmax (default: a sample of its distribution)"},
+    )
+    dtype: str = field(
+        default="float32", metadata={"help": "float32 | float64", "choices": ["float32", "float64"]}
+    )
     seed: int = field(default=0, metadata={"cli": False})
 
-    def validate(self) -> "TransduceModelConfig":
+    def validate(self) -> TransduceModelConfig:
         if self.model not in ("output", "hidden"):
             raise RnnkitError(f"--model must be 'output' or 'hidden', got {self.model!r}")
         for name in ("hidden_size", "embed_size", "ss_ramp"):
@@ -88,7 +111,9 @@ class TransduceModelConfig:
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise RnnkitError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
         if self.cell not in cell_names():
-            raise RnnkitError(f"unknown cell {self.cell!r}; choose one of {', '.join(cell_names())}")
+            raise RnnkitError(
+                f"unknown cell {self.cell!r}; choose one of {', '.join(cell_names())}"
+            )
         p = self.scheduled_sampling
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
             raise RnnkitError(f"--scheduled-sampling must lie in [0, 1], got {p!r}")
@@ -101,11 +126,26 @@ class HiddenTagger(Module):
     A :class:`~rnnkit.models.lm.LanguageModel` (child ``lm``) whose targets are the task's outputs
     instead of the next input; inputs and outputs share the id range [0, vocab_size)."""
 
-    def __init__(self, vocab_size: int, embed_size: int, hidden_size: int, cell: str = "rnn",
-                 seed: int = 0, dtype: str = "float32"):
+    def __init__(
+        self,
+        vocab_size: int,
+        embed_size: int,
+        hidden_size: int,
+        cell: str = "rnn",
+        seed: int = 0,
+        dtype: str = "float32",
+    ):
         super().__init__()
-        self.lm = LanguageModel(LMConfig(vocab_size=vocab_size, embed_size=embed_size,
-                                         hidden_size=hidden_size, cell=cell, seed=seed, dtype=dtype))
+        self.lm = LanguageModel(
+            LMConfig(
+                vocab_size=vocab_size,
+                embed_size=embed_size,
+                hidden_size=hidden_size,
+                cell=cell,
+                seed=seed,
+                dtype=dtype,
+            )
+        )
 
     def loss_and_grads(self, batch, carry=None) -> StepOut:
         r = self.lm.loss_and_grads(batch)
@@ -134,9 +174,11 @@ class TransduceTask(Task):
     Config = TransduceConfig
     ModelConfig = TransduceModelConfig
     loss_label = "loss per output step, teacher forced (nats)"
-    description = ("Map digit sequences to digit sequences (running sum mod 10, or the input two "
-                   "steps back) with an output-to-hidden recurrence trained by teacher forcing, or "
-                   "with a hidden-to-hidden RNN; held-out accuracy is measured free-running.")
+    description = (
+        "Map digit sequences to digit sequences (running sum mod 10, or the input two "
+        "steps back) with an output-to-hidden recurrence trained by teacher forcing, or "
+        "with a hidden-to-hidden RNN; held-out accuracy is measured free-running."
+    )
     fit_defaults = {"lr": 1e-2, "epochs": 20}
 
     def __init__(self, cfg: TransduceConfig, state=None, load_data: bool = True):
@@ -151,12 +193,22 @@ class TransduceTask(Task):
     def build_model(self, mcfg: TransduceModelConfig, seed: int = 0):
         mcfg.seed = seed
         mcfg.validate()
+        model: OutputRNN | HiddenTagger
         if mcfg.model == "output":
             ss = ScheduledSampling(mcfg.scheduled_sampling, mcfg.ss_ramp, mcfg.ss_greedy)
-            model = OutputRNN(BASE, mcfg.hidden_size, BASE, input_ids=True, seed=seed,
-                              dtype=mcfg.dtype, sampling=ss)
+            model = OutputRNN(
+                BASE,
+                mcfg.hidden_size,
+                BASE,
+                input_ids=True,
+                seed=seed,
+                dtype=mcfg.dtype,
+                sampling=ss,
+            )
         else:
-            model = HiddenTagger(BASE, mcfg.embed_size, mcfg.hidden_size, mcfg.cell, seed, mcfg.dtype)
+            model = HiddenTagger(
+                BASE, mcfg.embed_size, mcfg.hidden_size, mcfg.cell, seed, mcfg.dtype
+            )
         model.config = mcfg
         return model
 
@@ -166,20 +218,27 @@ class TransduceTask(Task):
 
     def summarize(self, loss_sum, count, extra):
         tot, seqs = max(extra.get("total", 0), 1), max(extra.get("seqs", 0), 1)
-        return {"loss": loss_sum / max(count, 1), "accuracy": extra.get("correct", 0) / tot,
-                "exact": extra.get("exact", 0) / seqs, "tf_accuracy": extra.get("tf_correct", 0) / tot}
+        return {
+            "loss": loss_sum / max(count, 1),
+            "accuracy": extra.get("correct", 0) / tot,
+            "exact": extra.get("exact", 0) / seqs,
+            "tf_accuracy": extra.get("tf_correct", 0) / tot,
+        }
 
     def after_training(self, model, result, out_dir, samples: int = 5, seed: int = 0) -> None:
         m = result.metrics
         how = "free-running" if model.config.model == "output" else "per step"
-        print(f"\nheld-out ({how}): accuracy {m['accuracy']:.3f}, exact sequences {m['exact']:.3f}, "
-              f"teacher-forced accuracy {m['tf_accuracy']:.3f} after {result.steps} steps; "
-              f"checkpoint {result.checkpoint}")
+        print(
+            f"\nheld-out ({how}): accuracy {m['accuracy']:.3f}, exact sequences {m['exact']:.3f}, "
+            f"teacher-forced accuracy {m['tf_accuracy']:.3f} after {result.steps} steps; "
+            f"checkpoint {result.checkpoint}"
+        )
         if samples > 0 and self.valid is not None:
             xs, ys = self.valid
             for x, y in list(zip(xs, ys))[:samples]:
                 out = self.transduce(model, x)
-                print(f"  {_digits(x)} -> {_digits(out)}  ({'ok' if np.array_equal(out, y) else 'want ' + _digits(y)})")
+                verdict = "ok" if np.array_equal(out, y) else "want " + _digits(y)
+                print(f"  {_digits(x)} -> {_digits(out)}  ({verdict})")
 
     def transduce(self, model, x: np.ndarray) -> np.ndarray:
         """One input sequence (L,) -> the model's output (L,), free-running for the output model."""
@@ -191,12 +250,17 @@ class TransduceTask(Task):
     def predict(self, model, inputs, args) -> int:
         """For each digit string, the model's output sequence (and the right answer)."""
         if not inputs:
-            raise RnnkitError("give one or more digit sequences, e.g. '3 1 4 1 5' (or lines on stdin)")
+            raise RnnkitError(
+                "give one or more digit sequences, e.g. '3 1 4 1 5' (or lines on stdin)"
+            )
         f = PROBLEMS[self.cfg.problem]
         for text in inputs:
             x = parse_digits(text, BASE)
             out, want = self.transduce(model, x), f(x, BASE)
-            print(f"{_digits(x)}\t{_digits(out)}\t" + ("ok" if np.array_equal(out, want) else f"want {_digits(want)}"))
+            print(
+                f"{_digits(x)}\t{_digits(out)}\t"
+                + ("ok" if np.array_equal(out, want) else f"want {_digits(want)}")
+            )
         return 0
 
 

@@ -24,25 +24,44 @@ import math
 import os
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Sequence
 
 import numpy as np
 
 from ..errors import RnnkitError
 from ..fit import StepOut
 from ..functional import softmax_cross_entropy
-from ..trees import (TreeBatch, TreeConfig, TreeModel, TreeVocab, arith_trees, arith_vocab,
-                     binarize, expression_depth, flatten_tree, parse_tree, read_trees, to_tokens,
-                     tree_from_sentence)
-from ..trees.arith import combine, evaluate as arith_value
+from ..trees import (
+    TreeBatch,
+    TreeConfig,
+    TreeModel,
+    TreeVocab,
+    arith_trees,
+    arith_vocab,
+    binarize,
+    expression_depth,
+    flatten_tree,
+    parse_tree,
+    read_trees,
+    to_tokens,
+    tree_from_sentence,
+)
+from ..trees.arith import combine
+from ..trees.arith import evaluate as arith_value
 from ..trees.batch import FlatTree
 from ..trees.tree import Tree
 from . import register_task
 from .base import Task
 
-__all__ = ["TreeDataConfig", "TreeModelConfig", "TreeItems", "TreeTaskModel", "TreeTask",
-           "parse_expression"]
+__all__ = [
+    "TreeDataConfig",
+    "TreeModelConfig",
+    "TreeItems",
+    "TreeTaskModel",
+    "TreeTask",
+    "parse_expression",
+]
 
 _EVAL_BATCH = 256  # trees per held-out batch (joined once, kept)
 
@@ -51,31 +70,52 @@ _EVAL_BATCH = 256  # trees per held-out batch (joined once, kept)
 class TreeDataConfig:
     """The data of the tree task."""
 
-    trees: str | None = field(default=None, metadata={
-        "help": "training treebank, one bracketed tree per line, e.g. the SST's train.txt; "
-                "none: generated arithmetic expressions", "metavar": "PATH"})
-    dev: str | None = field(default=None, metadata={
-        "help": "held-out treebank; none: a seeded random --valid-fraction of --trees",
-        "metavar": "PATH"})
+    trees: str | None = field(
+        default=None,
+        metadata={
+            "help": "training treebank, one bracketed tree per line, e.g. the SST's train.txt; "
+            "none: generated arithmetic expressions",
+            "metavar": "PATH",
+        },
+    )
+    dev: str | None = field(
+        default=None,
+        metadata={
+            "help": "held-out treebank; none: a seeded random --valid-fraction of --trees",
+            "metavar": "PATH",
+        },
+    )
     lower: bool = field(default=False, metadata={"help": "lower-case every word"})
-    min_count: int = field(default=1, metadata={
-        "help": "training words seen fewer times are read as <unk>"})
-    valid_fraction: float = field(default=0.1, metadata={
-        "help": "held-out share of --trees when there is no --dev"})
-    batch_size: int | None = field(default=None, metadata={
-        "help": "trees per batch; none: the papers', 25 for treelstm, 27 for rnn and rntn"})
+    min_count: int = field(
+        default=1, metadata={"help": "training words seen fewer times are read as <unk>"}
+    )
+    valid_fraction: float = field(
+        default=0.1, metadata={"help": "held-out share of --trees when there is no --dev"}
+    )
+    batch_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "trees per batch; none: the papers', 25 for treelstm, 27 for rnn and rntn"
+        },
+    )
     arith_train: int = field(default=20000, metadata={"help": "arithmetic: training trees"})
-    arith_valid: int = field(default=3000, metadata={
-        "help": "arithmetic: held-out trees (depths drawn uniformly from 1..--arith-test-depth)"})
-    arith_depth: int = field(default=4, metadata={"help": "arithmetic: training depths 1..D",
-                                                  "metavar": "D"})
-    arith_test_depth: int = field(default=6, metadata={"help": "arithmetic: held-out depths 1..D",
-                                                       "metavar": "D"})
+    arith_valid: int = field(
+        default=3000,
+        metadata={
+            "help": "arithmetic: held-out trees (depths drawn uniformly from 1..--arith-test-depth)"
+        },
+    )
+    arith_depth: int = field(
+        default=4, metadata={"help": "arithmetic: training depths 1..D", "metavar": "D"}
+    )
+    arith_test_depth: int = field(
+        default=6, metadata={"help": "arithmetic: held-out depths 1..D", "metavar": "D"}
+    )
     seed: int = field(default=0, metadata={"cli": False})  # the split and the expressions
     trees_hash: str | None = field(default=None, metadata={"cli": False})
     dev_hash: str | None = field(default=None, metadata={"cli": False})
 
-    def validate(self) -> "TreeDataConfig":
+    def validate(self) -> TreeDataConfig:
         for name in ("min_count", "arith_train", "arith_valid", "arith_depth", "arith_test_depth"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -84,9 +124,13 @@ class TreeDataConfig:
         if b is not None and (isinstance(b, bool) or not isinstance(b, int) or b < 1):
             raise RnnkitError(f"--batch-size must be an integer >= 1, got {b!r}")
         if not isinstance(self.valid_fraction, (int, float)) or not 0 < self.valid_fraction < 1:
-            raise RnnkitError(f"--valid-fraction must lie strictly between 0 and 1, got {self.valid_fraction!r}")
+            raise RnnkitError(
+                f"--valid-fraction must lie strictly between 0 and 1, got {self.valid_fraction!r}"
+            )
         if self.dev is not None and self.trees is None:
-            raise RnnkitError("--dev needs --trees (the arithmetic task makes its own held-out trees)")
+            raise RnnkitError(
+                "--dev needs --trees (the arithmetic task makes its own held-out trees)"
+            )
         return self
 
     @property
@@ -100,31 +144,57 @@ class TreeModelConfig:
     is the training loop's). ``dim``, ``embed_dim`` and ``n_classes`` are filled in when built."""
 
     vocab_size: int = field(default=0, metadata={"cli": False})  # set from the data
-    cell: str = field(default="treelstm", metadata={
-        "help": "composition: rnn (plain recursive net) | rntn (recursive neural tensor net) | "
-                "treelstm (binary Tree-LSTM)", "choices": ["rnn", "rntn", "treelstm"]})
-    dim: int | None = field(default=None, metadata={
-        "help": "node vector size; none: the papers', 30 rnn, 25 rntn, 150 treelstm"})
-    embed_dim: int | None = field(default=None, metadata={
-        "help": "word vector size; none: --dim (rnn and rntn need it equal to --dim)"})
-    n_classes: int | None = field(default=None, metadata={
-        "help": "label classes; none: 1 + the largest label in the data (10 for arithmetic)"})
-    init: str = field(default="uniform", metadata={
-        "help": "uniform | identity (rnn, rntn: a parent starts as the mean of its children)",
-        "choices": ["uniform", "identity"]})
+    cell: str = field(
+        default="treelstm",
+        metadata={
+            "help": "composition: rnn (plain recursive net) | rntn (recursive neural tensor net) | "
+            "treelstm (binary Tree-LSTM)",
+            "choices": ["rnn", "rntn", "treelstm"],
+        },
+    )
+    dim: int | None = field(
+        default=None,
+        metadata={"help": "node vector size; none: the papers', 30 rnn, 25 rntn, 150 treelstm"},
+    )
+    embed_dim: int | None = field(
+        default=None,
+        metadata={"help": "word vector size; none: --dim (rnn and rntn need it equal to --dim)"},
+    )
+    n_classes: int | None = field(
+        default=None,
+        metadata={
+            "help": "label classes; none: 1 + the largest label in the data (10 for arithmetic)"
+        },
+    )
+    init: str = field(
+        default="uniform",
+        metadata={
+            "help": "uniform | identity (rnn, rntn: a parent starts as the mean of its children)",
+            "choices": ["uniform", "identity"],
+        },
+    )
     embed_scale: float = field(default=0.1, metadata={"help": "word vectors ~ U(-s, s) at init"})
     forget_bias: float = field(default=1.0, metadata={"help": "treelstm: forget-gate bias at init"})
-    dtype: str = field(default="float32", metadata={"help": "float32 | float64",
-                                                     "choices": ["float32", "float64"]})
+    dtype: str = field(
+        default="float32", metadata={"help": "float32 | float64", "choices": ["float32", "float64"]}
+    )
     seed: int = field(default=0, metadata={"cli": False})
 
     def tree_config(self) -> TreeConfig:
         if self.n_classes is None:
             raise RnnkitError("n_classes is not set")
-        return TreeConfig(vocab_size=self.vocab_size, cell=self.cell, dim=self.dim,
-                          embed_dim=self.embed_dim, n_classes=self.n_classes, init=self.init,
-                          embed_scale=self.embed_scale, forget_bias=self.forget_bias,
-                          dtype=self.dtype, seed=self.seed).validate()
+        return TreeConfig(
+            vocab_size=self.vocab_size,
+            cell=self.cell,
+            dim=self.dim,
+            embed_dim=self.embed_dim,
+            n_classes=self.n_classes,
+            init=self.init,
+            embed_scale=self.embed_scale,
+            forget_bias=self.forget_bias,
+            dtype=self.dtype,
+            seed=self.seed,
+        ).validate()
 
 
 @dataclass
@@ -142,7 +212,7 @@ class TreeItems:
     def trees(self):
         return self.joined if self.joined is not None else self.flats
 
-    def part(self, lo: int, hi: int) -> "TreeItems":
+    def part(self, lo: int, hi: int) -> TreeItems:
         return TreeItems(self.flats[lo:hi], None if self.depths is None else self.depths[lo:hi])
 
 
@@ -161,7 +231,8 @@ class TreeTaskModel(TreeModel):
         tc = config.tree_config()
         super().__init__(tc, vocab)
         self.tree_config = tc
-        self.config = replace(config, dim=tc.dim, embed_dim=tc.embed_dim)
+        # this model's config is the task's TreeModelConfig (TreeModel's own is tree_config)
+        self.config = replace(config, dim=tc.dim, embed_dim=tc.embed_dim)  # type: ignore[assignment]
 
     def loss_and_grads(self, batch, carry=None) -> StepOut:  # type: ignore[override]
         trees, _ = _unpack(batch)
@@ -225,8 +296,9 @@ def parse_expression(text: str) -> Tree:
     for m in _EXPR_TOKEN.finditer(text):
         num, op, bad = m.groups()
         if bad is not None or (num is not None and len(num) > 1):
-            raise RnnkitError(f"not an arithmetic expression over single digits: {text!r} "
-                              f"(at {bad or num!r})")
+            raise RnnkitError(
+                f"not an arithmetic expression over single digits: {text!r} (at {bad or num!r})"
+            )
         toks.append(num or op)
     if not toks:
         raise RnnkitError("empty expression")
@@ -277,11 +349,18 @@ class TreeTask(Task):
     Config = TreeDataConfig
     ModelConfig = TreeModelConfig
     loss_label = "loss per labelled node (nats)"
-    description = ("Train a recursive network (plain, RNTN or Tree-LSTM) that labels every node of "
-                   "binary trees: a treebank file (--trees, e.g. the Stanford Sentiment Treebank) "
-                   "or generated arithmetic expressions (the default).")
-    fit_defaults = {"optimizer": "adagrad", "lr": 0.05, "weight_decay": 1e-4, "clip_norm": None,
-                    "halve_lr": False}
+    description = (
+        "Train a recursive network (plain, RNTN or Tree-LSTM) that labels every node of "
+        "binary trees: a treebank file (--trees, e.g. the Stanford Sentiment Treebank) "
+        "or generated arithmetic expressions (the default)."
+    )
+    fit_defaults = {
+        "optimizer": "adagrad",
+        "lr": 0.05,
+        "weight_decay": 1e-4,
+        "clip_norm": None,
+        "halve_lr": False,
+    }
     path_fields = ("trees", "dev")
 
     @classmethod
@@ -305,15 +384,18 @@ class TreeTask(Task):
             try:
                 vocab = TreeVocab.from_json(meta.get("vocab") if isinstance(meta, dict) else None)
             except RnnkitError:
-                raise RnnkitError("malformed checkpoint: the tree vocabulary is missing or bad") from None
+                raise RnnkitError(
+                    "malformed checkpoint: the tree vocabulary is missing or bad"
+                ) from None
         if not load_data and vocab is not None:
             self.vocab = vocab
             return
         if cfg.arithmetic:
             self.vocab = vocab or arith_vocab()
             self.max_label = 9
-            self.valid_trees = arith_trees(cfg.arith_valid, range(1, cfg.arith_test_depth + 1),
-                                           seed=[cfg.seed, 2])
+            self.valid_trees = arith_trees(
+                cfg.arith_valid, range(1, cfg.arith_test_depth + 1), seed=[cfg.seed, 2]
+            )
             self._set("valid", self.valid_trees, _depths(self.valid_trees))
             return  # the training trees are made when first asked for (eval does not need them)
         self._load_treebank(vocab)
@@ -328,19 +410,26 @@ class TreeTask(Task):
                 continue
             h = _file_hash(path)
             if getattr(cfg, attr) not in (None, h):
-                raise RnnkitError(f"the treebank {path} changed since this run was trained; "
-                                  f"restore it or train anew")
+                raise RnnkitError(
+                    f"the treebank {path} changed since this run was trained; "
+                    f"restore it or train anew"
+                )
             setattr(cfg, attr, h)
         train = _read(cfg.trees)
         if cfg.dev is not None:
             valid = _read(cfg.dev)
         else:
             if len(train) < 2:
-                raise RnnkitError(f"{cfg.trees} holds {len(train)} tree: need at least 2 (one held out), or --dev")
+                raise RnnkitError(
+                    f"{cfg.trees} holds {len(train)} tree: need at least 2 (one held out), or --dev"
+                )
             from ..data import train_valid_split
+
             train, valid = train_valid_split(train, cfg.valid_fraction, cfg.seed)
         self.vocab = vocab or TreeVocab.build(train, lower=cfg.lower, min_count=cfg.min_count)
-        labels = [t.label for ts in (train, valid) for x in ts for t in x.nodes() if t.label is not None]
+        labels = [
+            t.label for ts in (train, valid) for x in ts for t in x.nodes() if t.label is not None
+        ]
         if not labels:
             raise RnnkitError(f"no labelled node in {cfg.trees}: nothing to learn")
         self.max_label = max(labels)
@@ -356,7 +445,11 @@ class TreeTask(Task):
     def _split(self, split: str):
         if split == "train" and "train" not in self._data and self.cfg.arithmetic:
             c = self.cfg
-            self._set("train", arith_trees(c.arith_train, range(1, c.arith_depth + 1), seed=[c.seed, 1]), None)
+            self._set(
+                "train",
+                arith_trees(c.arith_train, range(1, c.arith_depth + 1), seed=[c.seed, 1]),
+                None,
+            )
         if split not in self._data:
             raise RnnkitError(f"the tree task has no {split!r} data loaded")
         return self._data[split]
@@ -368,7 +461,9 @@ class TreeTask(Task):
         if mcfg.n_classes is None:
             mcfg.n_classes = max(2, self.max_label + 1)
         elif getattr(self, "max_label", -1) >= mcfg.n_classes:
-            raise RnnkitError(f"the data has label {self.max_label} but --n-classes is {mcfg.n_classes}")
+            raise RnnkitError(
+                f"the data has label {self.max_label} but --n-classes is {mcfg.n_classes}"
+            )
         if self.cfg.batch_size is None:
             self.cfg.batch_size = TreeConfig(1, cell=mcfg.cell).paper_training()["batch_size"]
         self.n_classes = mcfg.n_classes
@@ -379,15 +474,24 @@ class TreeTask(Task):
             flats, depths = self._split("train")
             order = rng.permutation(len(flats))
             bs = self.cfg.batch_size or 25
-            return [TreeItems([flats[i] for i in order[s:s + bs]],
-                              None if depths is None else depths[order[s:s + bs]])
-                    for s in range(0, len(order), bs)]
+            return [
+                TreeItems(
+                    [flats[i] for i in order[s : s + bs]],
+                    None if depths is None else depths[order[s : s + bs]],
+                )
+                for s in range(0, len(order), bs)
+            ]
         if split == "valid" and self._valid_batches is not None:
             return self._valid_batches
         flats, depths = self._split(split)
-        out = [TreeItems(flats[s:s + _EVAL_BATCH], None if depths is None else depths[s:s + _EVAL_BATCH],
-                         TreeBatch.from_flat(flats[s:s + _EVAL_BATCH]))
-               for s in range(0, len(flats), _EVAL_BATCH)]
+        out = [
+            TreeItems(
+                flats[s : s + _EVAL_BATCH],
+                None if depths is None else depths[s : s + _EVAL_BATCH],
+                TreeBatch.from_flat(flats[s : s + _EVAL_BATCH]),
+            )
+            for s in range(0, len(flats), _EVAL_BATCH)
+        ]
         if split == "valid":
             self._valid_batches = out
         return out
@@ -403,11 +507,15 @@ class TreeTask(Task):
         def ratio(a, b):
             t = extra.get(b, 0)
             return extra.get(a, 0) / t if t else math.nan
-        m = {"loss": loss_sum / max(count, 1), "root_accuracy": ratio("root_correct", "root_total"),
-             "all_accuracy": ratio("node_correct", "node_total")}
+
+        m = {
+            "loss": loss_sum / max(count, 1),
+            "root_accuracy": ratio("root_correct", "root_total"),
+            "all_accuracy": ratio("node_correct", "node_total"),
+        }
         if extra.get("binary_total", 0) > 0:
             m["root_binary_accuracy"] = ratio("binary_correct", "binary_total")
-        for k in sorted(int(key[len("total_d"):]) for key in extra if key.startswith("total_d")):
+        for k in sorted(int(key[len("total_d") :]) for key in extra if key.startswith("total_d")):
             m[f"root_accuracy_d{k}"] = ratio(f"correct_d{k}", f"total_d{k}")
         return m
 
@@ -416,12 +524,21 @@ class TreeTask(Task):
 
     def check_model_config(self, mcfg: dict, shapes: dict) -> None:
         emb, cls = shapes.get("embed"), shapes.get("classify.weight")
-        if not (isinstance(emb, list) and len(emb) == 2 and isinstance(cls, list) and len(cls) == 2):
+        if not (
+            isinstance(emb, list) and len(emb) == 2 and isinstance(cls, list) and len(cls) == 2
+        ):
             raise RnnkitError("malformed checkpoint: embed or classify.weight is missing")
-        for key, want in (("vocab_size", emb[0]), ("embed_dim", emb[1]), ("n_classes", cls[0]), ("dim", cls[1])):
+        for key, want in (
+            ("vocab_size", emb[0]),
+            ("embed_dim", emb[1]),
+            ("n_classes", cls[0]),
+            ("dim", cls[1]),
+        ):
             if mcfg.get(key) != want:
-                raise RnnkitError(f"malformed checkpoint: model_config {key} {mcfg.get(key)!r} does not "
-                                  f"match the stored parameters ({want})")
+                raise RnnkitError(
+                    f"malformed checkpoint: model_config {key} {mcfg.get(key)!r} does not "
+                    f"match the stored parameters ({want})"
+                )
 
     # -- another file -----------------------------------------------------------------------------
     def evaluate_file(self, model, path: str) -> dict:
@@ -430,12 +547,15 @@ class TreeTask(Task):
         ``unknown_words`` (leaves read as <unk>). Arithmetic runs also get accuracy by depth when
         the file's trees are arithmetic expressions."""
         from ..fit import evaluate
+
         trees = _read(path)
         top = max((t.label for x in trees for t in x.nodes() if t.label is not None), default=-1)
         if top < 0:
             raise RnnkitError(f"no labelled node in {path}: nothing to evaluate")
         if top >= model.config.n_classes:
-            raise RnnkitError(f"{path} has label {top} but the model has {model.config.n_classes} classes")
+            raise RnnkitError(
+                f"{path} has label {top} but the model has {model.config.n_classes} classes"
+            )
         self._set("file", trees, _depths(trees) if self.cfg.arithmetic else None)
         r = evaluate(self, model, "file")
         words = [w for t in trees for w in t.leaves()]
@@ -447,20 +567,29 @@ class TreeTask(Task):
     def after_training(self, model, result, out_dir, samples: int = 5, seed: int = 0) -> None:
         m = result.metrics
         extra = f", binary {m['root_binary_accuracy']:.3f}" if "root_binary_accuracy" in m else ""
-        print(f"\nheld-out root accuracy {m['root_accuracy']:.3f} (all nodes {m['all_accuracy']:.3f}"
-              f"{extra}) after {result.steps} steps ({result.stopped_by.replace('_', ' ')}); "
-              f"checkpoint {result.checkpoint}")
+        print(
+            f"\nheld-out root accuracy {m['root_accuracy']:.3f} (all nodes {m['all_accuracy']:.3f}"
+            f"{extra}) after {result.steps} steps ({result.stopped_by.replace('_', ' ')}); "
+            f"checkpoint {result.checkpoint}"
+        )
         depth = {k: v for k, v in m.items() if k.startswith("root_accuracy_d")}
         if depth:
-            print("root accuracy by depth (training depths 1.." f"{self.cfg.arith_depth}): " +
-                  "  ".join(f"{k[len('root_accuracy_d'):]}: {v:.3f}" for k, v in depth.items()))
+            print(
+                "root accuracy by depth (training depths 1.."
+                f"{self.cfg.arith_depth}): "
+                + "  ".join(f"{k[len('root_accuracy_d') :]}: {v:.3f}" for k, v in depth.items())
+            )
         if samples > 0 and self.valid_trees:
             pick = np.random.default_rng(seed).permutation(len(self.valid_trees))[:samples]
             trees = [self.valid_trees[i] for i in pick]
             pred, _ = model.predict(trees)
             print("held-out examples (gold -> predicted root label):")
             for t, p in zip(trees, pred):
-                text = " ".join(to_tokens(t, outer=False)) if self.cfg.arithmetic else " ".join(t.leaves())
+                text = (
+                    " ".join(to_tokens(t, outer=False))
+                    if self.cfg.arithmetic
+                    else " ".join(t.leaves())
+                )
                 print(f"  {t.label} -> {int(p)}  {text if len(text) <= 100 else text[:97] + '...'}")
 
     def parse_input(self, text: str) -> tuple[Tree, str | None]:
@@ -486,29 +615,46 @@ class TreeTask(Task):
         elif tree_error is not None:
             raise tree_error
         from ..data import tokenize_words
+
         words = tokenize_words(s, lower=False) or s.split()
-        note = (f"no brackets: read {s[:40]!r} as {len(words)} tokens under a balanced binary tree "
-                "(give a bracketed tree for a parse)")
+        note = (
+            f"no brackets: read {s[:40]!r} as {len(words)} tokens under a balanced binary tree "
+            "(give a bracketed tree for a parse)"
+        )
         return tree_from_sentence(words, how="balanced"), note
 
     def predict(self, model, inputs, args) -> int:
         """For each input: the root label, then every class's probability (and the gold root
         label when the input has one)."""
         if not inputs:
-            raise RnnkitError("give one or more sentences, trees or expressions (or lines on stdin)")
+            raise RnnkitError(
+                "give one or more sentences, trees or expressions (or lines on stdin)"
+            )
         for text in inputs:
             tree, note = self.parse_input(text)
             if note:
                 print(f"rnnkit: note: {note}", file=sys.stderr)
             words = tree.leaves()
-            unk = sorted({w for w, i in zip(words, self.vocab.ids(words)) if i == self.vocab.unk_id
-                          and w != self.vocab.vocab.itos[0]})
+            unk = sorted(
+                {
+                    w
+                    for w, i in zip(words, self.vocab.ids(words))
+                    if i == self.vocab.unk_id and w != self.vocab.vocab.itos[0]
+                }
+            )
             if unk:
                 shown = ", ".join(repr(w) for w in unk[:10]) + (" ..." if len(unk) > 10 else "")
-                print(f"rnnkit: note: {len(unk)} unknown word(s) read as <unk>: {shown}", file=sys.stderr)
+                print(
+                    f"rnnkit: note: {len(unk)} unknown word(s) read as <unk>: {shown}",
+                    file=sys.stderr,
+                )
             flat = flatten_tree(tree, self.vocab.ids)
             flat = replace(flat, label=np.full_like(flat.label, -1))  # gold labels play no part
             label, p = model.predict([flat])
             gold = "" if tree.label is None else f"\tgold {tree.label}"
-            print(f"{text}\t{int(label[0])}\t" + " ".join(f"{c}:{q:.3f}" for c, q in enumerate(p[0])) + gold)
+            print(
+                f"{text}\t{int(label[0])}\t"
+                + " ".join(f"{c}:{q:.3f}" for c, q in enumerate(p[0]))
+                + gold
+            )
         return 0

@@ -19,18 +19,52 @@
     loss_sum, n, grads, extra = model.loss_and_grads(flats[:25])
 """
 
-from .arith import arith_trees, arith_vocab, evaluate, expression_depth, random_expression, to_tokens
+from .arith import (
+    arith_trees,
+    arith_vocab,
+    evaluate,
+    expression_depth,
+    random_expression,
+    to_tokens,
+)
 from .batch import FlatTree, TreeBatch, flatten_tree
 from .compose import COMPOSITIONS, RNNComposition, RNTNComposition, TreeLSTMComposition
 from .model import TreeConfig, TreeModel
 from .reference import reference_loss_and_grads
-from .tree import Tree, binarize, format_tree, parse_tree, read_trees, tree_from_sentence, write_trees
+from .tree import (
+    Tree,
+    binarize,
+    format_tree,
+    parse_tree,
+    read_trees,
+    tree_from_sentence,
+    write_trees,
+)
 from .vocab import TreeVocab
 
 __all__ = [
-    "Tree", "parse_tree", "read_trees", "format_tree", "write_trees", "binarize",
-    "tree_from_sentence", "TreeVocab", "FlatTree", "TreeBatch", "flatten_tree", "COMPOSITIONS",
-    "RNNComposition", "RNTNComposition", "TreeLSTMComposition", "TreeConfig", "TreeModel",
-    "reference_loss_and_grads", "arith_trees", "arith_vocab", "evaluate", "expression_depth",
-    "random_expression", "to_tokens",
+    "Tree",
+    "parse_tree",
+    "read_trees",
+    "format_tree",
+    "write_trees",
+    "binarize",
+    "tree_from_sentence",
+    "TreeVocab",
+    "FlatTree",
+    "TreeBatch",
+    "flatten_tree",
+    "COMPOSITIONS",
+    "RNNComposition",
+    "RNTNComposition",
+    "TreeLSTMComposition",
+    "TreeConfig",
+    "TreeModel",
+    "reference_loss_and_grads",
+    "arith_trees",
+    "arith_vocab",
+    "evaluate",
+    "expression_depth",
+    "random_expression",
+    "to_tokens",
 ]

@@ -1,13 +1,13 @@
 """Generated arithmetic expression trees: single digits combined with +, - and * modulo 10, a label
 at every subexpression (its value mod 10), for testing compositionality and generalisation by depth.
 
-Representation (binary, so the models take it as it is): the expression ``A op B`` is the node
+Representation (binary, so the models take it as it is): the expression ``A op B`` is the node::
 
     (v A (_ op B))        v = (A op B) mod 10; the operator is a leaf word; the helper node
                           "(op B)" has no label (it is the right-factored binarisation of the
                           ternary node (v A op B), see ``binarize``)
 
-and a digit is a leaf labelled with its value. So ``(3 + 4) * 5`` is
+and a digit is a leaf labelled with its value. So ``(3 + 4) * 5`` is::
 
     (5 (7 (3 3) (_ (_ +) (4 4))) (_ (_ *) (5 5)))
 
@@ -21,7 +21,7 @@ expression as a flat, fully bracketed token sequence for a sequential model:
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -29,10 +29,21 @@ from ..errors import RnnkitError
 from .tree import Tree
 from .vocab import TreeVocab
 
-__all__ = ["OPS", "random_expression", "arith_trees", "expression_depth", "evaluate",
-           "to_tokens", "arith_vocab"]
+__all__ = [
+    "OPS",
+    "random_expression",
+    "arith_trees",
+    "expression_depth",
+    "evaluate",
+    "to_tokens",
+    "arith_vocab",
+]
 
-OPS = {"+": lambda a, b: (a + b) % 10, "-": lambda a, b: (a - b) % 10, "*": lambda a, b: (a * b) % 10}
+OPS = {
+    "+": lambda a, b: (a + b) % 10,
+    "-": lambda a, b: (a - b) % 10,
+    "*": lambda a, b: (a * b) % 10,
+}
 DIGITS = tuple(str(i) for i in range(10))
 
 
@@ -61,13 +72,17 @@ def random_expression(depth: int, rng: np.random.Generator, ops: str = "+-*") ->
     return combine(left, op, random_expression(other, rng, ops))
 
 
-def arith_trees(n: int, depths: Sequence[int] | int, seed: int = 0, ops: str = "+-*") -> list[Tree]:
+def arith_trees(
+    n: int, depths: Sequence[int] | int, seed: int | Sequence[int] = 0, ops: str = "+-*"
+) -> list[Tree]:
     """``n`` expressions, each of a depth drawn uniformly from ``depths`` (seeded)."""
     depths = [depths] if isinstance(depths, int) else list(depths)
     if n < 0 or not depths:
         raise RnnkitError("need n >= 0 and at least one depth")
     rng = np.random.default_rng(seed)
-    return [random_expression(int(depths[int(rng.integers(len(depths)))]), rng, ops) for _ in range(n)]
+    return [
+        random_expression(int(depths[int(rng.integers(len(depths)))]), rng, ops) for _ in range(n)
+    ]
 
 
 def _is_expr(t: Tree) -> bool:
@@ -76,7 +91,7 @@ def _is_expr(t: Tree) -> bool:
 
 def _parts(t: Tree) -> tuple[Tree, str, Tree]:
     left, rest = t.children
-    return left, rest.children[0].word, rest.children[1]
+    return left, str(rest.children[0].word), rest.children[1]  # the operator leaf's word
 
 
 def expression_depth(tree: Tree) -> int:
@@ -90,7 +105,7 @@ def expression_depth(tree: Tree) -> int:
 def evaluate(tree: Tree) -> int:
     """The value mod 10 recomputed from the leaves (ignores the stored labels)."""
     if tree.is_leaf:
-        return int(tree.word)
+        return int(str(tree.word))  # a leaf: its word is a digit
     a, op, b = _parts(tree)
     return OPS[op](evaluate(a), evaluate(b))
 

@@ -25,8 +25,8 @@ Joining a batch is vectorised (a concatenation, a stable argsort, an inverse per
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -60,9 +60,11 @@ def flatten_tree(tree: Tree, word_ids: Callable[[list[str]], np.ndarray]) -> Fla
             nodes.append(t)
             continue
         if len(t.children) != 2:
-            raise RnnkitError(f"a node with {len(t.children)} child(ren) in a tree of "
-                              f"{len(tree.leaves())} words: the models need binary trees, "
-                              "use rnnkit.trees.binarize first")
+            raise RnnkitError(
+                f"a node with {len(t.children)} child(ren) in a tree of "
+                f"{len(tree.leaves())} words: the models need binary trees, "
+                "use rnnkit.trees.binarize first"
+            )
         stack += [(t, True), (t.children[1], False), (t.children[0], False)]
     n = len(nodes)
     pos = {id(t): i for i, t in enumerate(nodes)}
@@ -72,7 +74,8 @@ def flatten_tree(tree: Tree, word_ids: Callable[[list[str]], np.ndarray]) -> Fla
     label = np.array([-1 if t.label is None else t.label for t in nodes], np.int64)
     word = np.full(n, -1, np.int64)
     leaf_rows = [i for i, t in enumerate(nodes) if t.is_leaf]
-    word[leaf_rows] = np.asarray(word_ids([nodes[i].word for i in leaf_rows]), np.int64)
+    words = [str(nodes[i].word) for i in leaf_rows]  # a leaf always has a word
+    word[leaf_rows] = np.asarray(word_ids(words), np.int64)
     for i, t in enumerate(nodes):
         if not t.is_leaf:
             a, b = pos[id(t.children[0])], pos[id(t.children[1])]
@@ -103,7 +106,7 @@ class TreeBatch:
         return int(self.roots.shape[0])
 
     @classmethod
-    def from_flat(cls, flats: Sequence[FlatTree]) -> "TreeBatch":
+    def from_flat(cls, flats: Sequence[FlatTree]) -> TreeBatch:
         """Join flattened trees and renumber their nodes by height (see the module doc)."""
         if len(flats) == 0:
             raise RnnkitError("a batch needs at least one tree")
@@ -126,11 +129,18 @@ class TreeBatch:
         ends = np.cumsum(counts)
         n_leaves = int(counts[0])
         levels = [(int(ends[k - 1]), int(ends[k])) for k in range(1, counts.size)]
-        return cls(left=left, right=right, words=cat("word")[order][:n_leaves],
-                   labels=cat("label")[order], roots=inv[offsets + sizes - 1], levels=levels)
+        return cls(
+            left=left,
+            right=right,
+            words=cat("word")[order][:n_leaves],
+            labels=cat("label")[order],
+            roots=inv[offsets + sizes - 1],
+            levels=levels,
+        )
 
     @classmethod
-    def from_trees(cls, trees: Sequence[Tree],
-                   word_ids: Callable[[list[str]], np.ndarray]) -> "TreeBatch":
+    def from_trees(
+        cls, trees: Sequence[Tree], word_ids: Callable[[list[str]], np.ndarray]
+    ) -> TreeBatch:
         """Flatten (``flatten_tree``) and join in one call."""
         return cls.from_flat([flatten_tree(t, word_ids) for t in trees])

@@ -16,7 +16,7 @@ the (n, 2d) concatenation of the children's hidden vectors:
 For the plain net and the RNTN a leaf's vector is its embedding (h = e, D = d), as in the papers.
 
 The interface, used by the level-batched engine (:mod:`rnnkit.trees.levels`) and by the
-node-at-a-time reference (:mod:`rnnkit.trees.reference`) alike:
+node-at-a-time reference (:mod:`rnnkit.trees.reference`) alike::
 
     prepare()                                once per batch, before its forward pass
     S, cache = leaf_forward(e)               e (n, D) -> S (n, n_state*d)
@@ -38,8 +38,14 @@ from ..errors import RnnkitError
 from ..functional import sigmoid
 from ..module import Module
 
-__all__ = ["Composition", "RNNComposition", "RNTNComposition", "TreeLSTMComposition",
-           "COMPOSITIONS", "make_composition"]
+__all__ = [
+    "Composition",
+    "RNNComposition",
+    "RNTNComposition",
+    "TreeLSTMComposition",
+    "COMPOSITIONS",
+    "make_composition",
+]
 
 
 class Composition(Module):
@@ -62,7 +68,8 @@ class Composition(Module):
         return rng.uniform(-r, r, shape).astype(self.dtype)
 
     def prepare(self) -> None:
-        """Called before each forward pass over a batch (the weights are fixed until its backward)."""
+        """Called before each forward pass over a batch (the weights are fixed until its
+        backward)."""
 
     # plain net and RNTN: the leaf's state is its embedding
     def leaf_forward(self, e: np.ndarray):
@@ -88,8 +95,10 @@ class RNNComposition(Composition):
     def __init__(self, dim, embed_dim, rng, dtype, identity_init: bool = False) -> None:
         super().__init__(dim, embed_dim, rng, dtype)
         if embed_dim != dim:
-            raise RnnkitError(f"the {self.name} composition needs embed_dim == dim (leaves are the "
-                              f"embeddings), got {embed_dim} and {dim}")
+            raise RnnkitError(
+                f"the {self.name} composition needs embed_dim == dim (leaves are the "
+                f"embeddings), got {embed_dim} and {dim}"
+            )
         W = self._uniform(rng, 1.0 / np.sqrt(2 * dim), (dim, 2 * dim))
         if identity_init:  # start as the average of the children: W = [I I] / 2 + noise
             W += np.hstack([np.eye(dim), np.eye(dim)]).astype(self.dtype) / 2
@@ -157,7 +166,7 @@ class RNTNComposition(RNNComposition):
         d = self.dim
         dV = np.zeros((d * 2 * d, 2 * d), self.dtype)
         for s in range(0, x.shape[0], 4096):
-            xs, das = x[s:s + 4096], da[s:s + 4096]
+            xs, das = x[s : s + 4096], da[s : s + 4096]
             dV += self._outer(das, xs).T @ xs
         g["V"] = dV.reshape(d, 2 * d, 2 * d)
         return g
@@ -179,7 +188,7 @@ class TreeLSTMComposition(Composition):
         d, r = dim, 1.0 / np.sqrt(dim)
         self.add_param("U", self._uniform(rng, r, (5 * d, 2 * d)))
         b = np.zeros(5 * d, self.dtype)
-        b[d:3 * d] = forget_bias
+        b[d : 3 * d] = forget_bias
         self.add_param("b", b)
         self.add_param("W", self._uniform(rng, r, (3 * d, embed_dim)))
         self.add_param("b_leaf", np.zeros(3 * d, self.dtype))
@@ -189,23 +198,23 @@ class TreeLSTMComposition(Composition):
         d = self.dim
         g = e @ self.W.T
         g += self.b_leaf
-        sigmoid(g[:, :2 * d], out=g[:, :2 * d])
-        np.tanh(g[:, 2 * d:], out=g[:, 2 * d:])
+        sigmoid(g[:, : 2 * d], out=g[:, : 2 * d])
+        np.tanh(g[:, 2 * d :], out=g[:, 2 * d :])
         S = np.empty((e.shape[0], 2 * d), g.dtype)
-        c = np.multiply(g[:, :d], g[:, 2 * d:], out=S[:, d:])  # c = i*u
+        c = np.multiply(g[:, :d], g[:, 2 * d :], out=S[:, d:])  # c = i*u
         tc = np.tanh(c)
-        np.multiply(g[:, d:2 * d], tc, out=S[:, :d])  # h = o*tanh(c)
+        np.multiply(g[:, d : 2 * d], tc, out=S[:, :d])  # h = o*tanh(c)
         return S, (e, g, tc)
 
     def leaf_backward(self, cache, dS):
         e, g, tc = cache
         d = self.dim
-        i, o, u = g[:, :d], g[:, d:2 * d], g[:, 2 * d:]
+        i, o, u = g[:, :d], g[:, d : 2 * d], g[:, 2 * d :]
         dh = dS[:, :d]
         dc = self._dc(dS, o, tc)
         da = np.empty_like(g)
         np.multiply(dc, u, out=da[:, :d])  # dL/di
-        np.multiply(dh, tc, out=da[:, d:2 * d])  # dL/do
+        np.multiply(dh, tc, out=da[:, d : 2 * d])  # dL/do
         self._gate_grads(da, g, 2 * d, dc, i)
         return da @ self.W, {"W": da.T @ e, "b_leaf": da.sum(axis=0)}
 
@@ -239,9 +248,9 @@ class TreeLSTMComposition(Composition):
         x = self._concat(Sl, Sr)
         g = x @ self.U.T
         g += self.b
-        sigmoid(g[:, :4 * d], out=g[:, :4 * d])
-        np.tanh(g[:, 4 * d:], out=g[:, 4 * d:])
-        i, fl, fr, o, u = (g[:, k * d:(k + 1) * d] for k in range(5))
+        sigmoid(g[:, : 4 * d], out=g[:, : 4 * d])
+        np.tanh(g[:, 4 * d :], out=g[:, 4 * d :])
+        i, fl, fr, o, u = (g[:, k * d : (k + 1) * d] for k in range(5))
         cl, cr = Sl[:, d:], Sr[:, d:]
         S = np.empty((x.shape[0], 2 * d), g.dtype)
         c = np.multiply(i, u, out=S[:, d:])
@@ -255,13 +264,13 @@ class TreeLSTMComposition(Composition):
     def backward(self, cache, dS):
         x, g, cl, cr, tc = cache
         d = self.dim
-        i, fl, fr, o = (g[:, k * d:(k + 1) * d] for k in range(4))
+        i, fl, fr, o = (g[:, k * d : (k + 1) * d] for k in range(4))
         dc = self._dc(dS, o, tc)
         da = np.empty_like(g)
-        np.multiply(dc, g[:, 4 * d:], out=da[:, :d])  # dL/di = dc * u
-        np.multiply(dc, cl, out=da[:, d:2 * d])  # dL/df_l = dc * c_l
-        np.multiply(dc, cr, out=da[:, 2 * d:3 * d])  # dL/df_r = dc * c_r
-        np.multiply(dS[:, :d], tc, out=da[:, 3 * d:4 * d])  # dL/do = dh * tanh(c)
+        np.multiply(dc, g[:, 4 * d :], out=da[:, :d])  # dL/di = dc * u
+        np.multiply(dc, cl, out=da[:, d : 2 * d])  # dL/df_l = dc * c_l
+        np.multiply(dc, cr, out=da[:, 2 * d : 3 * d])  # dL/df_r = dc * c_r
+        np.multiply(dS[:, :d], tc, out=da[:, 3 * d : 4 * d])  # dL/do = dh * tanh(c)
         self._gate_grads(da, g, 4 * d, dc, i)
         dx = da @ self.U
         dSl = np.empty_like(dS)
@@ -278,8 +287,9 @@ class TreeLSTMComposition(Composition):
 COMPOSITIONS = {"rnn": RNNComposition, "rntn": RNTNComposition, "treelstm": TreeLSTMComposition}
 
 
-def make_composition(cell: str, dim: int, embed_dim: int, rng: np.random.Generator, dtype,
-                     **kw) -> Composition:
+def make_composition(
+    cell: str, dim: int, embed_dim: int, rng: np.random.Generator, dtype, **kw
+) -> Composition:
     cls = COMPOSITIONS.get(cell)
     if cls is None:
         raise RnnkitError(f"unknown tree cell {cell!r}; choose one of {', '.join(COMPOSITIONS)}")

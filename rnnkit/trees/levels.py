@@ -1,12 +1,13 @@
 """Backpropagation through structure, batched by level: the Python loop runs over the heights of
 the batch (about 2 log2(n) for a sentence of n words, at most n - 1), never over nodes.
 
-Forward, on a :class:`~rnnkit.trees.batch.TreeBatch` (rows sorted by height):
+Forward, on a :class:`~rnnkit.trees.batch.TreeBatch` (rows sorted by height)::
 
     S[0:L]      = leaf_forward(E[words])                          one product for all leaves
     S[s:e]      = forward(S[left[s:e]], S[right[s:e]])           per level (s, e): a gather of the
                                                                   children's rows, one product
-Backward, levels in reverse (a node's gradient is complete once every higher level is done):
+
+Backward, levels in reverse (a node's gradient is complete once every higher level is done)::
 
     dSl, dSr    = backward(cache, dS[s:e])
     dS[left[s:e]] += dSl;  dS[right[s:e]] += dSr                  scatter-add into the children
@@ -32,7 +33,7 @@ def forward_levels(cell: Composition, batch: TreeBatch, e: np.ndarray):
     """e: (L, D) embeddings of the leaves (rows 0..L-1). Returns S (N, n_state*d) and the caches."""
     cell.prepare()
     S = np.empty((batch.n_nodes, cell.state_size), e.dtype)
-    S[:batch.n_leaves], leaf_cache = cell.leaf_forward(e)
+    S[: batch.n_leaves], leaf_cache = cell.leaf_forward(e)
     caches = []
     for s, t in batch.levels:
         S[s:t], c = cell.forward(S[batch.left[s:t]], S[batch.right[s:t]])
@@ -52,7 +53,7 @@ def backward_levels(cell: Composition, batch: TreeBatch, caches, dS: np.ndarray)
         dS[batch.right[s:t]] += dr
         rows.append(r)
     grads = cell.param_grads(*(np.concatenate(parts) for parts in zip(*rows))) if rows else {}
-    de, leaf_grads = cell.leaf_backward(leaf_cache, dS[:batch.n_leaves])
+    de, leaf_grads = cell.leaf_backward(leaf_cache, dS[: batch.n_leaves])
     grads.update(leaf_grads)
     for n, p in cell.named_parameters():  # a batch of one-word trees has no internal node
         grads.setdefault(n, np.zeros_like(p))

@@ -22,8 +22,9 @@ p(3) + p(4) > p(0) + p(1) under the fine-grained softmax.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Sequence
+from typing import cast
 
 import numpy as np
 
@@ -76,10 +77,12 @@ class TreeConfig:
     dtype: str = "float32"
     seed: int = 0
 
-    def validate(self) -> "TreeConfig":
+    def validate(self) -> TreeConfig:
         """Check, and fill in dim / embed_dim; returns the completed copy."""
         if self.cell not in COMPOSITIONS:
-            raise RnnkitError(f"unknown tree cell {self.cell!r}; choose one of {', '.join(COMPOSITIONS)}")
+            raise RnnkitError(
+                f"unknown tree cell {self.cell!r}; choose one of {', '.join(COMPOSITIONS)}"
+            )
         if self.vocab_size < 1:
             raise RnnkitError(f"vocab_size must be >= 1, got {self.vocab_size}")
         if self.n_classes < 2:
@@ -145,20 +148,28 @@ class TreeModel(Module):
         if vocab is not None and len(vocab) != c.vocab_size:
             raise RnnkitError(f"vocabulary of {len(vocab)} words but vocab_size={c.vocab_size}")
         self.vocab = vocab
+        dim, embed_dim = cast(int, c.dim), cast(int, c.embed_dim)  # validate() filled both
         rng = np.random.default_rng(c.seed)
-        self.add_param("embed", rng.uniform(-c.embed_scale, c.embed_scale,
-                                            (c.vocab_size, c.embed_dim)).astype(dt))
-        kw = ({"forget_bias": c.forget_bias} if c.cell == "treelstm"
-              else {"identity_init": c.init == "identity"})
-        self.cell = make_composition(c.cell, c.dim, c.embed_dim, rng, dt, **kw)
-        self.classify = Classifier(c.dim, c.n_classes, rng, dt)
+        self.add_param(
+            "embed",
+            rng.uniform(-c.embed_scale, c.embed_scale, (c.vocab_size, embed_dim)).astype(dt),
+        )
+        kw = (
+            {"forget_bias": c.forget_bias}
+            if c.cell == "treelstm"
+            else {"identity_init": c.init == "identity"}
+        )
+        self.cell = make_composition(c.cell, dim, embed_dim, rng, dt, **kw)
+        self.classify = Classifier(dim, c.n_classes, rng, dt)
 
     # -- batches --------------------------------------------------------------------------------
     def flatten(self, trees: Sequence[Tree]) -> list[FlatTree]:
         """Flatten trees once (with ``model.vocab``) for repeated batching."""
         if self.vocab is None:
-            raise RnnkitError("the model has no vocabulary: pass a TreeBatch or FlatTrees, or "
-                              "build it with TreeModel(config, vocab)")
+            raise RnnkitError(
+                "the model has no vocabulary: pass a TreeBatch or FlatTrees, or "
+                "build it with TreeModel(config, vocab)"
+            )
         return [flatten_tree(t, self.vocab.ids) for t in trees]
 
     def as_batch(self, batch) -> TreeBatch:
@@ -174,17 +185,21 @@ class TreeModel(Module):
             batch = TreeBatch.from_flat(items)
         c = self.config
         if batch.words.size and (batch.words.min() < 0 or batch.words.max() >= c.vocab_size):
-            raise RnnkitError(f"word id out of range [0, {c.vocab_size}): "
-                              f"{batch.words.min()}..{batch.words.max()}")
+            raise RnnkitError(
+                f"word id out of range [0, {c.vocab_size}): "
+                f"{batch.words.min()}..{batch.words.max()}"
+            )
         if batch.labels.max(initial=-1) >= c.n_classes:
-            raise RnnkitError(f"label {batch.labels.max()} out of range for n_classes={c.n_classes}")
+            raise RnnkitError(
+                f"label {batch.labels.max()} out of range for n_classes={c.n_classes}"
+            )
         return batch
 
     # -- forward / backward ----------------------------------------------------------------------
     def _forward(self, b: TreeBatch):
         S, caches = forward_levels(self.cell, b, self.embed[b.words])
         rows = np.flatnonzero(b.labels >= 0)  # labelled nodes
-        h = S[rows, :self.config.dim]
+        h = S[rows, : self.config.dim]
         return S, caches, rows, h, self.classify.forward(h)
 
     def loss_and_grads(self, batch) -> tuple[float, int, dict[str, np.ndarray], dict]:
@@ -218,7 +233,7 @@ class TreeModel(Module):
         """Root predictions: (labels (B,) int64, probabilities (B, C)) in the order given."""
         b = self.as_batch(trees)
         S, _ = forward_levels(self.cell, b, self.embed[b.words])
-        p = softmax(self.classify.forward(S[b.roots, :self.config.dim]).astype(np.float64))
+        p = softmax(self.classify.forward(S[b.roots, : self.config.dim]).astype(np.float64))
         return p.argmax(axis=1), p
 
     def _counts(self, b: TreeBatch, rows: np.ndarray, logits: np.ndarray) -> dict:
@@ -227,9 +242,14 @@ class TreeModel(Module):
         is_root = np.zeros(b.n_nodes, bool)
         is_root[b.roots] = True
         r = is_root[rows]
-        out = {"node_correct": int((pred == y).sum()), "node_total": int(rows.size),
-               "root_correct": int((pred[r] == y[r]).sum()), "root_total": int(r.sum()),
-               "binary_correct": 0, "binary_total": 0}
+        out = {
+            "node_correct": int((pred == y).sum()),
+            "node_total": int(rows.size),
+            "root_correct": int((pred[r] == y[r]).sum()),
+            "root_total": int(r.sum()),
+            "binary_correct": 0,
+            "binary_total": 0,
+        }
         if self.config.n_classes == 5:
             yr = y[r]
             keep = yr != 2

@@ -11,7 +11,7 @@ height, so keep trees below Python's recursion limit (about 1000).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -35,7 +35,7 @@ def reference_loss_and_grads(model, trees: Sequence) -> tuple[float, int, dict[s
         for k, v in g.items():
             grads[prefix + k] += v
 
-    for f in flats:
+    def one_tree(f: FlatTree) -> None:
         states: dict[int, np.ndarray] = {}
         caches: dict[int, object] = {}
 
@@ -49,7 +49,7 @@ def reference_loss_and_grads(model, trees: Sequence) -> tuple[float, int, dict[s
         def backward(i: int, dS: np.ndarray) -> None:
             if f.label[i] >= 0:  # this node's own loss term
                 h = states[i][:, :d]
-                loss, n, dz = softmax_cross_entropy(clf.forward(h), f.label[i:i + 1])
+                loss, n, dz = softmax_cross_entropy(clf.forward(h), f.label[i : i + 1])
                 total[0] += loss
                 total[1] += n
                 add("classify.", {"weight": dz.T @ h, "bias": dz[0]})
@@ -68,4 +68,7 @@ def reference_loss_and_grads(model, trees: Sequence) -> tuple[float, int, dict[s
         root = f.n_nodes - 1
         forward(root)
         backward(root, np.zeros((1, cell.state_size), E.dtype))
-    return total[0], total[1], grads
+
+    for f in flats:
+        one_tree(f)
+    return float(total[0]), int(total[1]), grads

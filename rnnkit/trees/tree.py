@@ -21,17 +21,32 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from ..errors import RnnkitError
 
-__all__ = ["Tree", "parse_tree", "read_trees", "format_tree", "write_trees", "binarize",
-           "tree_from_sentence", "NO_LABEL"]
+__all__ = [
+    "Tree",
+    "parse_tree",
+    "read_trees",
+    "format_tree",
+    "write_trees",
+    "binarize",
+    "tree_from_sentence",
+    "NO_LABEL",
+]
 
 NO_LABEL = "_"  # how a None label is written
 
-_UNESCAPE = {"-LRB-": "(", "-RRB-": ")", "-LCB-": "{", "-RCB-": "}", "-LSB-": "[", "-RSB-": "]",
-             "\\/": "/"}
+_UNESCAPE = {
+    "-LRB-": "(",
+    "-RRB-": ")",
+    "-LCB-": "{",
+    "-RCB-": "}",
+    "-LSB-": "[",
+    "-RSB-": "]",
+    "\\/": "/",
+}
 _ESCAPE = {v: k for k, v in _UNESCAPE.items()}
 _UNESCAPE_RE = re.compile("|".join(re.escape(k) for k in _UNESCAPE))
 _ESCAPE_RE = re.compile("|".join(re.escape(k) for k in _ESCAPE))
@@ -47,11 +62,14 @@ class Tree:
 
     __slots__ = ("label", "word", "children")
 
-    def __init__(self, label: int | None, word: str | None = None,
-                 children: Sequence["Tree"] = ()) -> None:
+    def __init__(
+        self, label: int | None, word: str | None = None, children: Sequence[Tree] = ()
+    ) -> None:
         children = tuple(children)
         if (word is None) == (not children):
-            raise RnnkitError("a tree node has either a word (a leaf) or children, not both or neither")
+            raise RnnkitError(
+                "a tree node has either a word (a leaf) or children, not both or neither"
+            )
         _check_label(label)
         if word is not None and (not isinstance(word, str) or not word):
             raise RnnkitError(f"a word must be a non-empty str, got {word!r}")
@@ -60,18 +78,18 @@ class Tree:
         self.label, self.word, self.children = label, word, children
 
     @classmethod
-    def leaf(cls, word: str, label: int | None = None) -> "Tree":
+    def leaf(cls, word: str, label: int | None = None) -> Tree:
         return cls(label, word=word)
 
     @classmethod
-    def node(cls, label: int | None, *children: "Tree") -> "Tree":
+    def node(cls, label: int | None, *children: Tree) -> Tree:
         return cls(label, children=children)
 
     @property
     def is_leaf(self) -> bool:
         return self.word is not None
 
-    def nodes(self) -> Iterator["Tree"]:
+    def nodes(self) -> Iterator[Tree]:
         """Every node, in pre-order (a node before its children, children left to right)."""
         stack = [self]
         while stack:
@@ -102,7 +120,8 @@ class Tree:
                 return False
         return True
 
-    __hash__ = None  # mutable attributes: not hashable
+    # mutable attributes: not hashable (the usual idiom, which typeshed's object.__hash__ rejects)
+    __hash__ = None  # type: ignore[assignment]
 
     def __str__(self) -> str:
         return format_tree(self)
@@ -173,8 +192,10 @@ def parse_tree(text: str, *, line: int = 1, unescape: bool = True) -> Tree:
             expect_label = False
         elif tok == "(":
             if stack and stack[-1][1] is not None:
-                raise RnnkitError(f"a subtree after the word {stack[-1][1]!r} at {where(col)}: "
-                                  "a word must be the only child of its node")
+                raise RnnkitError(
+                    f"a subtree after the word {stack[-1][1]!r} at {where(col)}: "
+                    "a word must be the only child of its node"
+                )
             stack.append([None, None, [], col])
             expect_label = True
         elif tok == ")":
@@ -182,7 +203,9 @@ def parse_tree(text: str, *, line: int = 1, unescape: bool = True) -> Tree:
                 raise RnnkitError(f"unbalanced brackets: ')' at {where(col)} closes nothing")
             label, word, children, open_col = stack.pop()
             if word is None and not children:
-                raise RnnkitError(f"empty tree (a label and nothing else) opened at {where(open_col)}")
+                raise RnnkitError(
+                    f"empty tree (a label and nothing else) opened at {where(open_col)}"
+                )
             node = Tree(label, word=word, children=children)
             if stack:
                 stack[-1][2].append(node)
@@ -193,12 +216,16 @@ def parse_tree(text: str, *, line: int = 1, unescape: bool = True) -> Tree:
                 raise RnnkitError(f"expected '(' at {where(col)}, found {tok!r}")
             top = stack[-1]
             if top[2] or top[1] is not None:
-                raise RnnkitError(f"a word {tok!r} next to a subtree or another word at {where(col)}: "
-                                  "a word must be the only child of its node")
+                raise RnnkitError(
+                    f"a word {tok!r} next to a subtree or another word at {where(col)}: "
+                    "a word must be the only child of its node"
+                )
             top[1] = _unescape(tok) if unescape else tok
     if stack:
-        raise RnnkitError(f"unbalanced brackets: '(' at {where(stack[-1][3])} is never closed "
-                          f"({len(stack)} bracket(s) still open at the end of the line)")
+        raise RnnkitError(
+            f"unbalanced brackets: '(' at {where(stack[-1][3])} is never closed "
+            f"({len(stack)} bracket(s) still open at the end of the line)"
+        )
     if root is None:
         raise RnnkitError(f"empty input at line {line}: no tree")
     return root
@@ -208,8 +235,10 @@ def _parse_label(tok: str, where: str) -> int | None:
     if tok == NO_LABEL:
         return None
     if not tok.isdigit() or not tok.isascii():
-        raise RnnkitError(f"missing or non-integer label at {where}: expected an integer >= 0 "
-                          f"(or '{NO_LABEL}' for none), found {tok!r}")
+        raise RnnkitError(
+            f"missing or non-integer label at {where}: expected an integer >= 0 "
+            f"(or '{NO_LABEL}' for none), found {tok!r}"
+        )
     return int(tok)
 
 
@@ -240,7 +269,9 @@ def format_tree(tree: Tree, *, escape: bool = True) -> str:
         if t.is_leaf:
             w = _escape(t.word) if escape else t.word
             if any(ch.isspace() for ch in w) or (not escape and any(ch in "()" for ch in w)):
-                raise RnnkitError(f"cannot write the word {t.word!r}: it contains whitespace or brackets")
+                raise RnnkitError(
+                    f"cannot write the word {t.word!r}: it contains whitespace or brackets"
+                )
             out.append(f"({lab} {w})")
         else:
             out.append(f"({lab}")
@@ -268,6 +299,7 @@ def binarize(tree: Tree, factor: str = "right") -> Tree:
       ``factor="left"``:  (L (_ (_ c1 c2) ... ) cn);
     * a unary node (one child) is merged with its child: the merged node keeps the outer label,
       or the child's when the outer one is None (in the SST both span the same words).
+
     Leaves are unchanged; a tree that is already binary comes back equal.
     """
     if factor not in ("right", "left"):
@@ -301,8 +333,9 @@ def binarize(tree: Tree, factor: str = "right") -> Tree:
     return done[id(tree)]
 
 
-def tree_from_sentence(words: Sequence[str], how: str = "balanced",
-                       label: int | None = None) -> Tree:
+def tree_from_sentence(
+    words: Sequence[str], how: str = "balanced", label: int | None = None
+) -> Tree:
     """A binary tree over a sentence that has no parse: ``how="balanced"`` splits each span in
     the middle (height ceil(log2 n)); ``how="right"`` is the right-branching chain
     (w1 (w2 (... wn))). Every node's label is None except the root's, which is ``label``."""

@@ -4,7 +4,8 @@ often do better lower-cased)."""
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -25,10 +26,17 @@ class TreeVocab:
         self.lower = bool(lower)
 
     @classmethod
-    def build(cls, trees: Iterable[Tree], *, lower: bool = False, min_count: int = 1,
-              max_size: int | None = None) -> "TreeVocab":
+    def build(
+        cls,
+        trees: Iterable[Tree],
+        *,
+        lower: bool = False,
+        min_count: int = 1,
+        max_size: int | None = None,
+    ) -> TreeVocab:
         """The words of ``trees``' leaves, most frequent first (ties: first seen), after
-        ``<unk>``; at most ``max_size`` entries; words seen fewer than ``min_count`` times left out."""
+        ``<unk>``; at most ``max_size`` entries; words seen fewer than ``min_count`` times left
+        out."""
         seqs = ([w.lower() for w in t.leaves()] if lower else t.leaves() for t in trees)
         v = Vocab.build(seqs, max_size=max_size, specials=(Vocab.UNK,), min_count=min_count)
         return cls(v.itos, lower)
@@ -37,7 +45,9 @@ class TreeVocab:
         return len(self.vocab)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, TreeVocab) and self.lower == other.lower and self.vocab == other.vocab
+        return (
+            isinstance(other, TreeVocab) and self.lower == other.lower and self.vocab == other.vocab
+        )
 
     def __repr__(self) -> str:
         return f"TreeVocab(size={len(self)}, lower={self.lower})"
@@ -53,7 +63,7 @@ class TreeVocab:
         return {"itos": self.vocab.itos, "lower": self.lower}
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "TreeVocab":
+    def from_json(cls, d: dict[str, Any] | None) -> TreeVocab:
         if not isinstance(d, dict) or not isinstance(d.get("itos"), list):
             raise RnnkitError("tree vocabulary JSON must be an object with an 'itos' list")
         return cls(d["itos"], bool(d.get("lower", False)))
