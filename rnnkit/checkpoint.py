@@ -136,6 +136,8 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray]
         NotImplementedError,
     ) as exc:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "pickle" in detail.lower():  # never suggest loading untrusted data with pickle
+            detail = "not an archive of plain arrays"
         raise RnnkitError(f"corrupt or unreadable checkpoint: {path} ({detail})") from None
 
     raw = data.pop(META_KEY, None)

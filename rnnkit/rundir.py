@@ -228,6 +228,8 @@ def load_run(path) -> tuple[dict, dict]:
 
 def resume_state(meta: dict, arrays: dict) -> dict:
     """The loop's position from a checkpoint (for ``fit(resume_state=...)``)."""
+    if not isinstance(meta.get("position"), dict):
+        raise RnnkitError("malformed checkpoint: it holds no training position to resume from")
     carry = None
     n = meta.get("carry_n")
     if n:

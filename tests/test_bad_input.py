@@ -1,0 +1,214 @@
+"""The bad-input cases of the audit (issue 7) that were wrong before: each is a one-line error
+(or a clear message) now, never a traceback or a silent wrong answer."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import pickle
+
+import numpy as np
+import pytest
+
+from rnnkit.checkpoint import load_checkpoint, save_checkpoint
+from rnnkit.cli import main
+from rnnkit.errors import RnnkitError
+from rnnkit.layers import make_recurrent
+
+
+def _run(argv):
+    out, err = io.StringIO(), io.StringIO()
+    code: int | str | None
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in argv])
+        except SystemExit as exc:
+            code = exc.code
+    return code, out.getvalue(), err.getvalue()
+
+
+def _one_line(code, err, *needles):
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rnnkit: error:"), err
+    for n in needles:
+        assert n in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("bad")
+    c = d / "c.txt"
+    c.write_text("The cat sat on the mat. The dog ran to the park.\n" * 100)
+    out = d / "run"
+    code, _, err = _run(
+        [
+            "train",
+            "lm",
+            "--corpus",
+            c,
+            "--out",
+            out,
+            "--epochs",
+            "1",
+            "--hidden-size",
+            "8",
+            "--embed-size",
+            "8",
+            "--samples",
+            "0",
+        ]
+    )
+    assert code == 0, err
+    return out
+
+
+def test_crlf_corpus_reads_like_lf(tmp_path):
+    lf, crlf = tmp_path / "lf.txt", tmp_path / "crlf.txt"
+    text = "the cat sat.\nthe dog ran.\n" * 200
+    lf.write_text(text)
+    crlf.write_bytes(text.replace("\n", "\r\n").encode())
+    outs = []
+    for p in (lf, crlf):
+        code, stdout, err = _run(
+            [
+                "train",
+                "lm",
+                "--corpus",
+                p,
+                "--out",
+                tmp_path / p.stem,
+                "--epochs",
+                "1",
+                "--hidden-size",
+                "8",
+                "--samples",
+                "0",
+            ]
+        )
+        assert code == 0, err
+        outs.append(json.loads(_run(["eval", tmp_path / p.stem, "--json"])[1])["loss"])
+    assert outs[0] == pytest.approx(outs[1])
+
+
+def test_angle_brackets_are_ordinary_characters(tmp_path):
+    f = tmp_path / "f.txt"
+    f.write_text("<>" * 300 + "\n")
+    code, _, err = _run(
+        [
+            "train",
+            "lm",
+            "--level",
+            "char",
+            "--corpus",
+            f,
+            "--out",
+            tmp_path / "r",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "4",
+            "--bptt",
+            "8",
+            "--samples",
+            "0",
+        ]
+    )
+    assert code == 0, err
+
+
+def test_diverged_run_says_so(tmp_path, run):
+    c = tmp_path / "c.txt"
+    c.write_text("The cat sat on the mat. The dog ran to the park.\n" * 100)
+    code, stdout, err = _run(
+        [
+            "train",
+            "lm",
+            "--corpus",
+            c,
+            "--out",
+            tmp_path / "r",
+            "--epochs",
+            "1",
+            "--lr",
+            "1e6",
+            "--optimizer",
+            "sgd",
+            "--no-clip-norm",
+            "--samples",
+            "0",
+        ]
+    )
+    text = stdout + err
+    assert ("diverged" in text) or ("became" in text and code == 2), text
+    import re
+
+    assert not re.search(r"\d{20,}", text)  # no 305-digit perplexity
+
+
+def _tamper(src, dst, edit):
+    arrays, meta = load_checkpoint(src / "checkpoint.npz")
+    edit(arrays, meta)
+    dst.mkdir()
+    save_checkpoint(dst / "checkpoint.npz", arrays, meta)
+    return dst
+
+
+@pytest.mark.parametrize(
+    "name,edit,needle",
+    [
+        ("vocab", lambda a, m: m["model_config"].update(vocab_size=10**9), "vocab_size"),
+        ("position", lambda a, m: m.pop("position"), None),
+        ("lr", lambda a, m: m["position"].update(lr="fast"), "lr"),
+        ("shape", lambda a, m: a.update({"param/out.bias": np.zeros(3, np.float32)}), "out.bias"),
+        (
+            "strings",
+            lambda a, m: a.update({"param/out.bias": np.array(["x"] * len(a["param/out.bias"]))}),
+            "out.bias",
+        ),
+        ("task", lambda a, m: m.update(task_config=None), "task_config"),
+    ],
+)
+def test_malformed_checkpoints_are_one_line_errors(run, tmp_path, name, edit, needle):
+    bad = _tamper(run, tmp_path / name, edit)
+    code, _, err = _run(["train", "lm", "--out", bad, "--resume", "--samples", "0"])
+    if name == "position":  # a checkpoint without a position has nothing to resume from
+        _one_line(code, err, "malformed", "position")
+        return
+    _one_line(
+        code, err, "malformed" if name != "vocab" else "checkpoint", *(n for n in [needle] if n)
+    )
+
+
+def test_raw_pickle_is_refused_without_suggesting_pickle(tmp_path):
+    p = tmp_path / "checkpoint.npz"
+    p.write_bytes(pickle.dumps({"a": 1}))
+    code, _, err = _run(["eval", p])
+    _one_line(code, err)
+    assert "pickle" not in err.replace(str(p), "").lower()
+
+
+def test_bad_numbers_are_usage_errors(run):
+    for argv in (
+        ["generate", run, "-n", "-1"],
+        ["gradcheck", "--tol", "-1"],
+        ["gradcheck", "--tol", "nan"],
+        ["train", "lm", "--samples", "-1"],
+    ):
+        code, _, err = _run(argv)
+        assert code == 2 and "Traceback" not in err, argv
+
+
+def test_library_checks_types():
+    layer = make_recurrent("rnn", 3, 4, dtype="float64")
+    layer.forward(np.zeros((2, 1, 3)))
+    with pytest.raises(RnnkitError, match="bptt_truncate"):
+        layer.backward(np.zeros((2, 1, 4)), bptt_truncate=2.5)
+    with pytest.raises(RnnkitError):
+        layer.forward(np.array([[["a", "b", "c"]]]))
+
+
+def test_unknown_prompt_words_are_reported(run, capsys):
+    code, stdout, err = _run(["generate", run, "-n", "1", "--prompt", "the zyzzyva"])
+    assert code == 0 and "zyzzyva" in err and "<unk>" in err
