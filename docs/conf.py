@@ -31,7 +31,6 @@ root_doc = "index"
 exclude_patterns = [
     "_build",
     # being written by other engineers right now: added to the site once they land
-    "long_memory.md",
 ]
 
 # autodoc: signatures as written (no imports of optional packages happen at import time)

@@ -305,6 +305,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="sequence outputs: beam search of this width (default: 1, greedy)",
     )
 
+    from . import inspect_grads, memory_bench
+
+    memory_bench.add_parser(sub)
+    inspect_grads.add_parser(sub)
+
     gc = sub.add_parser(
         "gradcheck",
         help="check every cell's BPTT against central differences",
@@ -348,6 +353,14 @@ def _dispatch(args) -> int:
             return _cmd_generate(args)
         if args.command == "eval":
             return _cmd_eval(args)
+        if args.command == "bench":
+            from .memory_bench import run as run_bench
+
+            return run_bench(args)
+        if args.command == "inspect":
+            from .inspect_grads import run as run_inspect
+
+            return run_inspect(args)
         if args.command == "predict":
             return _cmd_predict(args)
         return _cmd_gradcheck(args)

@@ -132,7 +132,7 @@ def check_cells(cell: str | None = None, seed: int = 0):
         layer = make_recurrent(name, I, H, seed=seed, dtype="float64")
         x = rng.standard_normal((T, B, I))
         s0 = tuple(rng.standard_normal((1, B, H)) for _ in range(layer.cell.n_states))
-        h0 = s0 if len(s0) == 2 else s0[0]
+        h0 = s0 if len(s0) > 1 else s0[0]
         R = rng.standard_normal((T, B, H))
         for k in (None, 2):
 
@@ -177,7 +177,7 @@ def _truncated_reference(layer, x, h0, lengths, R, k: int) -> dict:
         sb = tuple(s[:, b : b + 1] for s in states)
         for t in range(int(lengths[b])):
             start = max(0, t - k)
-            st = sb if len(sb) == 2 else sb[0]
+            st = sb if len(sb) > 1 else sb[0]
             if start > 0:
                 _, st = layer.forward(x[:start, b : b + 1], st)
             layer.forward(x[start : t + 1, b : b + 1], st)
