@@ -345,3 +345,30 @@ def test_module_misuse_is_a_one_line_rnnkit_error():
     assert repr(net) == "Net(inner=Module)"
     net.inner = None  # a child can be removed
     assert dict(net.named_parameters()).keys() == {"w"} and repr(net) == "Net(inner=NoneType)"
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru", "leaky"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_embedding_table_projection_equals_embedded_rows(cell, bidirectional):
+    """forward(ids, embedding=E) gathers from E W_ih^T: the same outputs and weight gradients as
+    forward(E[ids]), and dL/dE equals the embedded rows' gradient scattered to their ids."""
+    rng = np.random.default_rng(0)
+    V, I, H, T, B = 5, 3, 4, 6, 3
+    layer = make_recurrent(cell, I, H, num_layers=2, bidirectional=bidirectional, dtype="float64")
+    E = rng.standard_normal((V, I))
+    ids = rng.integers(0, V, (T, B))
+    lengths = np.array([6, 4, 1])
+    dy = rng.standard_normal((T, B, layer.output_size))
+    y1, _ = layer.forward(E[ids], lengths=lengths)
+    dx, _ = layer.backward(dy)
+    g1 = dict(layer.grads)
+    y2, _ = layer.forward(ids, lengths=lengths, embedding=E)
+    dE, _ = layer.backward(dy)
+    np.testing.assert_allclose(y2, y1, rtol=1e-12, atol=1e-13)
+    want = np.zeros_like(E)
+    np.add.at(want, ids.reshape(-1), dx.reshape(-1, I))
+    np.testing.assert_allclose(dE, want, rtol=1e-10, atol=1e-12)
+    for k in g1:
+        np.testing.assert_allclose(layer.grads[k], g1[k], rtol=1e-10, atol=1e-12)
+    with pytest.raises(RnnkitError, match="token ids"):
+        layer.forward(E[ids], embedding=E)

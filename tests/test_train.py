@@ -489,6 +489,7 @@ def test_port_to_the_shared_loop_keeps_the_numbers(tmp_path):
             out=str(tmp_path / key),
             progress=False,
         )
-        old_init = dict(embed_init_std=0.1, forget_bias=1.0)  # the defaults of that time
+        # the defaults of that time, and its embedded-rows input projection
+        old_init = dict(embed_init_std=0.1, forget_bias=1.0, fused_input=False)
         r = train_lm(cfg, LMConfig(hidden_size=16, embed_size=8, cell=cell, **old_init), **QUIET)
         np.testing.assert_allclose([h["valid_loss"] for h in r.history], want, rtol=1e-6)

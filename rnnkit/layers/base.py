@@ -171,12 +171,26 @@ class RecurrentLayer(Module):
         return s if self.cell.n_states > 1 else s[0]
 
     # -- forward / backward -----------------------------------------------------------------------
-    def forward(self, x: np.ndarray, h0=None, lengths=None, mask=None):
+    def forward(self, x: np.ndarray, h0=None, lengths=None, mask=None, embedding=None):
         """x (T, B, I) floats (or (T, B) ids as one-hot inputs); h0 (L*D, B, H) or None (zeros);
         lengths (B,) or mask (T, B) for ragged batches. Returns y (T, B, D*H) (H for the merges
         other than concat) and h_n (L*D, B, H) (LSTM: the pair (h_n, c_n)); y is zero at padded
-        steps. The cache of the previous forward is dropped first."""
+        steps. The cache of the previous forward is dropped first.
+
+        ``embedding`` (V, I) with x as (T, B) ids: the inputs are the rows E[x], and the input
+        projection of all steps is a row gather of the table P = E W_ih^T (V, G*H), computed
+        once -- cheaper than projecting the T*B embedded rows when V < T*B (e.g. characters);
+        ``backward`` then returns dL/dE (V, I) in place of dx."""
         self._cache = None
+        if embedding is not None:
+            if not (
+                isinstance(x, np.ndarray) and x.ndim == 2 and np.issubdtype(x.dtype, np.integer)
+            ):
+                raise RnnkitError("with an embedding table the input must be (T, B) token ids")
+            if embedding.ndim != 2 or embedding.shape[1] != self.input_size:
+                raise RnnkitError(
+                    f"embedding must have shape (V, {self.input_size}), got {embedding.shape}"
+                )
         s0 = self._state_in(h0)
         D, H = self.num_directions, self.hidden_size
         if not isinstance(x, np.ndarray) or x.ndim not in (2, 3):
@@ -195,9 +209,12 @@ class RecurrentLayer(Module):
             for d in range(D):
                 i = layer * D + d
                 xi = _reverse(inp, ridx) if d else inp
+                w = self.weights(layer, d)
+                if layer == 0 and embedding is not None:  # P = E W_ih^T, gathered by id
+                    w["w_ih"] = (embedding @ w["w_ih"].T).T
                 y, s_n, cache = recurrent_forward(
                     self.cell,
-                    self.weights(layer, d),
+                    w,
                     xi,
                     None if s0 is None else s0[i],
                     lengths,
@@ -219,7 +236,7 @@ class RecurrentLayer(Module):
                 (lc, outs if self.merge == "product" else None, drop, inp.shape if layer else None)
             )
             inp = y
-        self._cache = [caches, ridx, (T, B)]
+        self._cache = [caches, ridx, (T, B), embedding]
         return inp, self._state_out(finals)
 
     __call__ = forward
@@ -264,7 +281,7 @@ class RecurrentLayer(Module):
         ``retain_cache=True`` keeps it for another backward. dy and dh_n are not modified."""
         if self._cache is None:
             raise RnnkitError("backward called before forward")
-        caches, ridx, (T, B) = self._cache
+        caches, ridx, (T, B), embedding = self._cache
         k = self.bptt_truncate if bptt_truncate is None else bptt_truncate
         ds_n = self._state_in(dh_n, "final-state gradient")
         D = self.num_directions
@@ -288,15 +305,26 @@ class RecurrentLayer(Module):
                     dyd = _reverse(dyd, ridx)
                 elif dyd is not None:
                     dyd = np.ascontiguousarray(dyd)
+                w = self.weights(layer, d)
+                fused = layer == 0 and embedding is not None
+                if fused:
+                    W_ih = w["w_ih"]
+                    w["w_ih"] = (embedding @ W_ih.T).T
                 dxd, ds0, g = recurrent_backward(
                     self.cell,
-                    self.weights(layer, d),
+                    w,
                     lc[d],
                     dyd,
                     None if ds_n is None else ds_n[i],
                     k,
                     retain_cache=retain_cache,
                 )
+                if fused:  # dP (G*H, V) -> dW_ih = dP E, dE = dP^T W_ih
+                    dP = g["w_ih"]
+                    g["w_ih"] = dP @ embedding
+                    dxd = dP.T @ W_ih  # the embedding's gradient: no time axis to reverse
+                    dx = dxd if dx is None else dx + dxd
+                    dxd = None
                 grads.update(self._grads_named(layer, d, g))
                 dstate0[i] = ds0
                 if dxd is not None:

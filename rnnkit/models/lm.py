@@ -55,6 +55,13 @@ class LMConfig:
             "help": "initialise every weight U(-r, r) (Zaremba et al.: 0.1); default: PyTorch's"
         },
     )
+    fused_input: bool = field(
+        default=True,
+        metadata={
+            "help": "project through the table E W_ih^T when the vocabulary is smaller "
+            "than a batch's positions (same result, fewer operations)"
+        },
+    )
     dtype: str = field(
         default="float32", metadata={"help": "float32 | float64", "choices": ["float32", "float64"]}
     )
@@ -169,7 +176,10 @@ class LanguageModel(Module):
             dy = np.zeros_like(y)
             dy[mask] = drows
         de, _ = self.rnn.backward(dy, None, bptt_truncate=bptt_truncate)  # None: the layer's own
-        self.embed.backward(inputs, de)
+        if self._fused:  # the layer gave dL/dE itself
+            self.embed.grads["weight"] = de
+        else:
+            self.embed.backward(inputs, de)
         return StepOut(nll, n, self.named_grads(), carry=state_n)
 
     def evaluate(self, batch, carry=None) -> StepOut:
@@ -204,8 +214,16 @@ class LanguageModel(Module):
         targets = check_ids(targets, V, "targets")
         if targets.shape != inputs.shape:
             raise RnnkitError(f"targets {targets.shape} and inputs {inputs.shape} differ in shape")
-        e = self.embed.forward(inputs)  # (T, B, D): a row gather
-        y, state_n = self.rnn.forward(e, state0, lengths=lengths)
+        # the input projection of all steps: with fewer token types than positions (characters),
+        # a gather from the table E W_ih^T (V, G*H); else the embedded rows E[x] times W_ih^T
+        self._fused = self.config.fused_input and V < inputs.size
+        if self._fused:
+            y, state_n = self.rnn.forward(
+                inputs, state0, lengths=lengths, embedding=self.embed.weight
+            )
+        else:
+            e = self.embed.forward(inputs)  # (T, B, D): a row gather
+            y, state_n = self.rnn.forward(e, state0, lengths=lengths)
         # the output layer only at real (unpadded) steps: (N, H) rows, one GEMM for all of them
         mask = None if lengths is None else lengths_to_mask(lengths, y.shape[0])
         if mask is None or mask.all():
