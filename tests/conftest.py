@@ -101,3 +101,28 @@ try:  # property tests: the same examples every run, and no time limits on a bus
     settings.load_profile("rnnkit")
 except ImportError:
     pass
+
+
+def run_cli(argv, stdin: str | None = None) -> tuple[int | str | None, str, str]:
+    """``rnnkit.cli.main(argv)`` in process: (exit status, stdout, stderr); argparse's SystemExit
+    becomes the status; ``stdin`` (text) replaces standard input for the call."""
+    import contextlib
+    import io
+    import sys
+
+    from rnnkit.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code: int | str | None
+    old = sys.stdin
+    if stdin is not None:
+        sys.stdin = io.StringIO(stdin)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main([str(a) for a in argv])
+            except SystemExit as exc:
+                code = exc.code
+    finally:
+        sys.stdin = old
+    return code, out.getvalue(), err.getvalue()

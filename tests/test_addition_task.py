@@ -3,15 +3,12 @@ through the command line, predict and eval."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import sys
 
 import numpy as np
 import pytest
+from conftest import run_cli
 
-from rnnkit.cli import main
 from rnnkit.data.addition import (
     ALPHABET,
     addition_operands,
@@ -24,22 +21,7 @@ from rnnkit.data.addition import (
 from rnnkit.errors import RnnkitError
 from rnnkit.tasks.addition import AdditionConfig, AdditionTask
 
-
-def _run(argv, stdin: str | None = None):
-    out, err = io.StringIO(), io.StringIO()
-    code: int | str | None  # main's status, or a SystemExit's code
-    old = sys.stdin
-    if stdin is not None:
-        sys.stdin = io.StringIO(stdin)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                code = main([str(a) for a in argv])
-            except SystemExit as exc:
-                code = exc.code
-    finally:
-        sys.stdin = old
-    return code, out.getvalue(), err.getvalue()
+_run = run_cli  # rnnkit.cli.main in process (tests/conftest.py)
 
 
 # ------------------------------------------------------------------------------ the data

@@ -3,29 +3,18 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import pickle
 
 import numpy as np
 import pytest
+from conftest import run_cli
 
 from rnnkit.checkpoint import load_checkpoint, save_checkpoint
-from rnnkit.cli import main
 from rnnkit.errors import RnnkitError
 from rnnkit.layers import make_recurrent
 
-
-def _run(argv):
-    out, err = io.StringIO(), io.StringIO()
-    code: int | str | None
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main([str(a) for a in argv])
-        except SystemExit as exc:
-            code = exc.code
-    return code, out.getvalue(), err.getvalue()
+_run = run_cli  # rnnkit.cli.main in process (tests/conftest.py)
 
 
 def _one_line(code, err, *needles):

@@ -3,17 +3,14 @@ a short training run well above chance, and ``rnnkit predict RUN image.png``."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import struct
 import zlib
 
 import numpy as np
 import pytest
-from conftest import need
+from conftest import need, run_cli
 
-from rnnkit.cli import main
 from rnnkit.data import shapes
 from rnnkit.data.shapes import (
     COLOURS,
@@ -35,15 +32,7 @@ from rnnkit.gradcheck import gradcheck
 from rnnkit.models.captioner import Captioner, CaptionerConfig
 from rnnkit.tasks.caption import caption_batch
 
-
-def _run(argv):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main([str(a) for a in argv])
-        except SystemExit as exc:
-            code = exc.code
-    return code, out.getvalue(), err.getvalue()
+_run = run_cli  # rnnkit.cli.main in process (tests/conftest.py)
 
 
 # ------------------------------------------------------------------------------ rendering

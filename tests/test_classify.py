@@ -1,16 +1,13 @@
 """Sequence classification (rnnkit train classify): gradients, final states, labelled text,
 the digits, predict and its errors."""
 
-import contextlib
-import io
 import json
 import sys
 
 import numpy as np
 import pytest
-from conftest import need
+from conftest import need, run_cli
 
-from rnnkit.cli import main
 from rnnkit.errors import RnnkitError
 from rnnkit.gradcheck import gradcheck
 from rnnkit.layers import cell_names
@@ -22,14 +19,7 @@ from rnnkit.tasks.classify import parse_digit_input, read_labelled
 task_names()  # load every task module: the cells they register are offered by the CLI too
 
 
-def _run(argv):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main([str(a) for a in argv])
-        except SystemExit as exc:
-            code = exc.code
-    return code, out.getvalue(), err.getvalue()
+_run = run_cli  # rnnkit.cli.main in process (tests/conftest.py)
 
 
 RNG = np.random.default_rng(0)

@@ -3,8 +3,6 @@ help for every command, train/generate/eval/gradcheck, and one-line errors with 
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 import os
@@ -14,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_cli
 
 from rnnkit.checkpoint import save_checkpoint
 from rnnkit.cli import main
@@ -33,15 +32,7 @@ SMALL = [
 ]
 
 
-def _run(argv) -> tuple[int | str | None, str, str]:
-    """main(argv) in process: (exit code, stdout, stderr); argparse's SystemExit is an exit code."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code: int | str | None = main([str(a) for a in argv])
-        except SystemExit as exc:
-            code = exc.code
-    return code, out.getvalue(), err.getvalue()
+_run = run_cli  # rnnkit.cli.main in process (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")

@@ -1,14 +1,12 @@
 """Fill in the blank (rnnkit train cloze): gradients, the blank never seen, bidirectional beats
 left-to-right where the right context decides, predict and its errors."""
 
-import contextlib
-import io
 import json
 
 import numpy as np
 import pytest
+from conftest import run_cli
 
-from rnnkit.cli import main
 from rnnkit.gradcheck import gradcheck
 from rnnkit.layers import cell_names
 from rnnkit.models.cloze import ClozeConfig, ClozeModel
@@ -18,14 +16,7 @@ from rnnkit.tasks import task_names
 task_names()  # load every task module: the cells they register are offered by the CLI too
 
 
-def _run(argv):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main([str(a) for a in argv])
-        except SystemExit as exc:
-            code = exc.code
-    return code, out.getvalue(), err.getvalue()
+_run = run_cli  # rnnkit.cli.main in process (tests/conftest.py)
 
 
 def _model(cell="lstm", direction="both", layers=1, **kw):

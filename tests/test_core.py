@@ -4,8 +4,6 @@ that differs from the checkpoint."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import signal
 import subprocess
@@ -15,9 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import need
+from conftest import need, run_cli
 
-from rnnkit.cli import main
 from rnnkit.errors import RnnkitError
 from rnnkit.layers import make_recurrent
 from rnnkit.models.lm import LanguageModel, LMConfig
@@ -27,14 +24,7 @@ from rnnkit.rundir import RunDir
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _run(argv):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main([str(a) for a in argv])
-        except SystemExit as exc:
-            code = exc.code
-    return code, out.getvalue(), err.getvalue()
+_run = run_cli  # rnnkit.cli.main in process (tests/conftest.py)
 
 
 # ---------------------------------------------------------------------------- modules

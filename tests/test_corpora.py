@@ -3,25 +3,15 @@ word-level streams, streams from disk, and per-word perplexity as papers report 
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 
 import numpy as np
 import pytest
+from conftest import run_cli
 
-from rnnkit.cli import main
 from rnnkit.tasks.lm import LMDataConfig, LMTask
 
-
-def _run(argv):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main([str(a) for a in argv])
-        except SystemExit as exc:
-            code = exc.code
-    return code, out.getvalue(), err.getvalue()
+_run = run_cli  # rnnkit.cli.main in process (tests/conftest.py)
 
 
 def _ptb(path, n, seed):

@@ -6,14 +6,12 @@ gradients pass gradcheck, and the inspected gradient norms and Jacobians match b
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 
 import numpy as np
 import pytest
+from conftest import run_cli
 
-from rnnkit.cli import main
 from rnnkit.data.synthetic import adding_problem, copy_memory
 from rnnkit.gradcheck import gradcheck
 from rnnkit.inspect_grads import add_parser, gradient_norms, jacobian_norms, run, step_jacobians
@@ -21,15 +19,7 @@ from rnnkit.rundir import load_model, save_run
 from rnnkit.tasks import get_task
 from rnnkit.tasks.memory import MemoryModelConfig, SequenceModel
 
-
-def _run(argv):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main([str(a) for a in argv])
-        except SystemExit as exc:
-            code = exc.code
-    return code, out.getvalue(), err.getvalue()
+_run = run_cli  # rnnkit.cli.main in process (tests/conftest.py)
 
 
 def _train(task, out, *args):

@@ -14,8 +14,6 @@ Without mpirun or mpi4py the MPI tests are skipped, saying why; under RNNKIT_REQ
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import shutil
@@ -28,9 +26,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import missing
+from conftest import missing, run_cli
 
-from rnnkit.cli import main
 from rnnkit.models.lm import LanguageModel, LMConfig
 from rnnkit.parallel import SERIAL, block, join_state, rank_generators, split_batch, split_state
 from rnnkit.tasks.base import Task
@@ -43,14 +40,7 @@ WORDS = (
 ).split()
 
 
-def _run(argv):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main([str(a) for a in argv])
-        except SystemExit as exc:
-            code = exc.code
-    return code, out.getvalue(), err.getvalue()
+_run = run_cli  # rnnkit.cli.main in process (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")

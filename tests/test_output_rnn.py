@@ -3,14 +3,12 @@ transduce task: running-sum (the output model's) against delay2 (the hidden RNN'
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 
 import numpy as np
 import pytest
+from conftest import run_cli
 
-from rnnkit.cli import main
 from rnnkit.data.transduce import delay, make_sequences, padded_batches, parse_digits, running_sum
 from rnnkit.errors import RnnkitError
 from rnnkit.functional import softmax_cross_entropy
@@ -21,14 +19,7 @@ T, B, I, H, K = 6, 4, 5, 7, 4
 LENGTHS = np.array([6, 3, 1, 5])
 
 
-def _run(argv):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main([str(a) for a in argv])
-        except SystemExit as exc:
-            code = exc.code
-    return code, out.getvalue(), err.getvalue()
+_run = run_cli  # rnnkit.cli.main in process (tests/conftest.py)
 
 
 def _data(ids: bool, seed: int = 0):

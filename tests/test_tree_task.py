@@ -4,14 +4,12 @@ and an expression, exact resume after a time-budget stop, and the adapter's per-
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 
 import numpy as np
 import pytest
+from conftest import run_cli
 
-from rnnkit.cli import main
 from rnnkit.errors import RnnkitError
 from rnnkit.rundir import load_model, load_run
 from rnnkit.tasks.tree import TreeDataConfig, TreeItems, TreeModelConfig, TreeTask, parse_expression
@@ -41,14 +39,7 @@ DEV = """\
 """
 
 
-def _run(argv):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main([str(a) for a in argv])
-        except SystemExit as exc:
-            code = exc.code
-    return code, out.getvalue(), err.getvalue()
+_run = run_cli  # rnnkit.cli.main in process (tests/conftest.py)
 
 
 def _train(*argv):
