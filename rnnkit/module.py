@@ -196,6 +196,22 @@ class Module:
         for n, v in vals.items():
             own[n][...] = v
 
+    def extra_state(self) -> dict:
+        """JSON-able state beside the parameters that a checkpoint must keep for an exact resume
+        (e.g. a dropout random stream); none by default."""
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        """Restore what ``extra_state`` returned."""
+
+    def named_extra_states(self) -> dict:
+        """{dotted module name: extra_state} for every module that has some."""
+        return {n: st for n, m in self.named_modules() if (st := m.extra_state())}
+
+    def load_named_extra_states(self, states: dict) -> None:
+        for n, st in states.items():
+            self._module_at(n).load_extra_state(st)
+
     def train(self, mode: bool = True) -> Module:
         """Training mode (dropout on) or, with False, evaluation mode, for the whole tree."""
         for _, m in self.named_modules():

@@ -143,6 +143,7 @@ def save_run(path, model, task, *, fit_cfg=None, position=None, optim=None, carr
         "fit": None if fit_cfg is None else asdict(fit_cfg),
         "task_state": t_meta,
         "param_shapes": {k: list(v.shape) for k, v in params.items()},
+        "module_state": model.named_extra_states(),
     }
     if position is not None:
         meta["position"] = position
@@ -283,4 +284,8 @@ def load_model(path, *, task_overrides: dict | None = None, load_data: bool = Tr
     model = task.build_model(mcfg, seed=getattr(mcfg, "seed", 0))
     params = {k[len("param/") :]: v for k, v in arrays.items() if k.startswith("param/")}
     model.load_state_dict(params)
+    states = meta.get("module_state") or {}
+    if not isinstance(states, dict):
+        raise _malformed(path, "'module_state' is not a dict")
+    model.load_named_extra_states(states)
     return task, model, meta, arrays

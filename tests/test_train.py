@@ -493,3 +493,17 @@ def test_port_to_the_shared_loop_keeps_the_numbers(tmp_path):
         old_init = dict(embed_init_std=0.1, forget_bias=1.0, fused_input=False)
         r = train_lm(cfg, LMConfig(hidden_size=16, embed_size=8, cell=cell, **old_init), **QUIET)
         np.testing.assert_allclose([h["valid_loss"] for h in r.history], want, rtol=1e-6)
+
+
+def test_resume_with_dropout_is_exact(tmp_path):
+    """The dropout random stream is saved with the checkpoint: a run stopped after one step and
+    resumed draws the same masks as an uninterrupted one."""
+    mk = dict(num_layers=2, dropout=0.3)
+    full = train_lm(_word_cfg(tmp_path / "full", epochs=2), _small_model(**mk), **QUIET)
+    part = _word_cfg(tmp_path / "part", epochs=2, time_budget=1e-9)
+    train_lm(part, _small_model(**mk), **QUIET)
+    resumed = train_lm(replace(part, time_budget=None), resume=True, **QUIET)
+    _assert_same_params(_params(tmp_path / "full"), _params(tmp_path / "part"))
+    assert resumed.valid_nll == full.valid_nll
+    meta = json.loads(np.load(tmp_path / "part" / "checkpoint.npz")["__meta__"].tobytes())
+    assert "dropout_rng" in meta["module_state"]["rnn"]

@@ -122,6 +122,20 @@ class RecurrentLayer(Module):
             self._names.append(per_dir)
         self._cache: list | None = None
 
+    def extra_state(self) -> dict:
+        """The dropout random stream, so that a resumed run draws the same masks."""
+        if not self.dropout:
+            return {}
+        from ..checkpoint import rng_state_to_json
+
+        return {"dropout_rng": rng_state_to_json(self._drop_rng)}
+
+    def load_extra_state(self, state: dict) -> None:
+        if "dropout_rng" in state:
+            from ..checkpoint import rng_from_json
+
+            self._drop_rng = rng_from_json(state["dropout_rng"])
+
     # -- parameters -----------------------------------------------------------------------------
     @property
     def params(self):
