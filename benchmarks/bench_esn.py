@@ -9,10 +9,11 @@ Task (one-step prediction): 2,100 Mackey-Glass points (tau 17) scaled to [-1, 1]
 x(t) = d(t), targets d(t+1); the first 1,600 pairs train (washout 100), the other 499 test, with
 the state carried on from training. NRMSE = RMSE / std of the test target. Both libraries get
 the same series, units, spectral radius 1.25, leak rate 0.3, ridge 1e-5, and their default
-initialisers (rnnkit draws them as reservoirpy does, from its own seeds, so the reservoirs are
-not the same matrices: each row is the median over seeds). With spectral radius 1.25 the error
-varies a lot from one draw to the next (500 units: test NRMSE from 5e-3 to 0.5 over 5 seeds,
-training NRMSE ~2e-3 for all: some draws overfit), hence 20 seeds by default.
+initialisers (rnnkit's differ in two defaults, a dense input matrix and a reservoir bias, see
+rnnkit/reservoir.py; each draws from its own seeds, so each row is the median over seeds). With
+reservoirpy's defaults and spectral radius 1.25 the error varies a lot from one draw to the next
+(500 units: test NRMSE from 5e-3 to 0.5 over 5 seeds, training NRMSE ~2e-3 for all: some draws
+overfit), hence 20 seeds by default.
 
 Closed loop: from the state at the end of training, the ESN generates 200 steps, each output fed
 back as the next input; NRMSE over the first 50, 100 and 200 generated steps against d(1600...)

@@ -63,7 +63,12 @@ LEARNING_RATES = {"rnn": 1e-3, "skip": 1e-3, "clockwork": 1e-3}
 DEFAULT_LR = 1e-2
 # the echo state network's reservoir (the same for every task and T)
 ESN_SETTINGS: dict[str, Any] = dict(
-    spectral_radius=0.99, leak_rate=0.05, input_scaling=1.0, bias_scaling=0.2, ridge=1e-4
+    spectral_radius=0.99,
+    leak_rate=0.05,
+    input_scaling=1.0,
+    input_connectivity=0.1,
+    bias_scaling=0.2,
+    ridge=1e-4,
 )
 
 

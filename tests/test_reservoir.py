@@ -91,7 +91,14 @@ def test_spectral_radius_and_input_weights_are_as_requested(units, sparse):
     nz = r.W_in[r.W_in != 0]
     assert nz.size == round(0.2 * units * 2)
     assert set(np.round(nz, 12)) == {-0.3, 0.3}  # +-input_scaling, both signs
-    assert np.all(r.bias == 0)  # bias_scaling 0: no reservoir bias
+    # the default bias: U(-1, 1) times bias_scaling 1
+    assert np.all(np.abs(r.bias) <= 1) and np.abs(r.bias).max() > 0.9
+    assert np.all(ESN(units, bias_scaling=0, input_dim=2).reservoir.bias == 0)
+
+
+def test_default_input_weights_are_dense():
+    r = ESN(50, input_scaling=0.5, seed=1, input_dim=3).reservoir
+    assert np.all(np.abs(r.W_in) == 0.5)  # every unit sees every input, +-input_scaling
 
 
 def test_sparse_and_dense_products_give_the_same_states():
