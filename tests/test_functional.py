@@ -206,6 +206,36 @@ def test_scatter_add_rows_equals_one_hot_product():
     np.testing.assert_allclose(out32, dense, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("n_rows, N, F", [(7, 100, 5), (100, 1600, 64), (5000, 300, 8)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scatter_add_rows_every_path_agrees(n_rows, N, F, dtype):
+    """The numba kernel (fast path, N >= 64), the one-hot product and the sorted reduceat give
+    the same sums."""
+    from rnnkit.layers import _fast
+
+    rng = np.random.default_rng(N)
+    ids = rng.integers(0, n_rows, N)
+    rows = rng.standard_normal((N, F)).astype(dtype)
+    ref = np.zeros((n_rows, F))
+    np.add.at(ref, ids, rows.astype(np.float64))
+    was = _fast.ENABLED
+    try:
+        for on in (True, False):
+            if on and not _fast.AVAILABLE:
+                continue
+            _fast.set_enabled(on)
+            out = scatter_add_rows(n_rows, ids, rows)
+            assert out.dtype == dtype and out.shape == (n_rows, F)
+            tol = 1e-4 if dtype == np.float32 else 1e-12
+            np.testing.assert_allclose(out, ref, rtol=tol, atol=tol)
+    finally:
+        _fast.set_enabled(was)
+    with pytest.raises(RnnkitError, match=r"row ids out of range \[0, 7\): found -1\.\.3"):
+        scatter_add_rows(7, np.array([3, -1]), np.ones((2, 2)))
+    with pytest.raises(RnnkitError, match="out of range"):
+        scatter_add_rows(7, np.array([7] * 100), np.ones((100, 2)))
+
+
 def test_scatter_add_is_adjoint_of_gather():
     rng = np.random.default_rng(9)
     table = rng.standard_normal((6, 3))

@@ -1,4 +1,5 @@
-"""Optional numba kernels for the per-step elementwise work of the LSTM and GRU cells.
+"""Optional numba kernels for the per-step elementwise work of the LSTM and GRU cells (and the
+scatter-add that is the gradient of a row gather, ``functional.scatter_add_rows``).
 
 The gated cells spend, at small and medium sizes, most of their time in the ~10 small NumPy calls
 per step that apply the gate nonlinearities and combine the gates (about a microsecond each, plus
@@ -261,3 +262,13 @@ if AVAILABLE:
                 dhz[j] = diz[j]
             for j in range(H):
                 ddr[j] = dhr[j] * z[j]
+
+    # -- the gradient of a row gather: out[ids[j]] += rows[j] ---------------------------------
+    @njit(**_JIT)
+    def scatter_add_rows_into(ids, rows, out):
+        """out (n, F) += the rows (N, F) of ids (N,), each added to row ids[j]: one pass over
+        rows, in the order of j (so the sums are those of a sequential loop)."""
+        for j in range(ids.shape[0]):
+            o, r = out[ids[j]], rows[j]
+            for k in range(r.shape[0]):
+                o[k] += r[k]
