@@ -10,7 +10,13 @@ own default initialisation. Prints the held-out loss of both after the same numb
     python benchmarks/lm_quality.py --level char --cell lstm --embed-init-std 0.1  # a variant
 
 Texts tried (nothing downloaded): the embedded corpus, the Vim user manual
-(/usr/share/vim/vim90/doc/usr_*.txt) and Perl's FAQ (/usr/share/perl/5.36.0/pod/perlfaq*.pod).
+(/usr/share/vim/vim90/doc/usr_*.txt) and the licence texts of /usr/share/common-licenses
+(``--text "/usr/share/common-licenses/*[0-9]"``, 236 KB, whose held-out tail differs from the
+rest, so the spread between seeds is large: use 8 or more seeds there).
+
+``--same-init`` loads PyTorch's initial draw into rnnkit's model: the two trainings then agree
+(Elman and GRU to 7 digits of the held-out loss after 400 steps; LSTM within 0.004 nats, float32
+tanh rounding), so what remains between the sides without it is the random draw.
 """
 
 from __future__ import annotations
@@ -46,6 +52,22 @@ def build_task(a):
     return LMTask(cfg)
 
 
+def torch_init(task, a) -> dict:
+    """The initial weights PyTorch's side draws for this seed, under rnnkit's names."""
+    import torch
+
+    torch.manual_seed(a.seed)
+    V = len(task.vocab)
+    emb = torch.nn.Embedding(V, a.embed)
+    rnn = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[a.cell](
+        a.embed, a.hidden
+    )
+    out = torch.nn.Linear(a.hidden, V)
+    named = {"embed.weight": emb.weight, "out.weight": out.weight, "out.bias": out.bias}
+    named.update({"rnn." + k: v for k, v in rnn.named_parameters()})
+    return {k: v.detach().numpy().copy() for k, v in named.items()}
+
+
 def rnnkit_side(task, a):
     from rnnkit.models.lm import LMConfig
     from rnnkit.optim import clip_grad_norm, make_optimizer
@@ -60,6 +82,9 @@ def rnnkit_side(task, a):
     )
     opt = make_optimizer("adam", a.lr)
     params = model.parameters()
+    if a.same_init:  # start from PyTorch's draw: then only the arithmetic differs
+        for k, v in torch_init(task, a).items():
+            params[k][...] = v
     state = {"carry": None}
 
     def step(batch):
@@ -172,6 +197,11 @@ def main() -> None:
     p.add_argument("--embed-init-std", type=float, help="rnnkit variant (default: rnnkit's)")
     p.add_argument("--forget-bias", type=float, help="rnnkit variant (default: rnnkit's)")
     p.add_argument("--sides", default="rnnkit,torch")
+    p.add_argument(
+        "--same-init",
+        action="store_true",
+        help="rnnkit starts from PyTorch's initial weights (separates the init draw from the rest)",
+    )
     a = p.parse_args()
     if not a.steps and not a.seconds:
         a.steps = 300
