@@ -76,8 +76,11 @@ class Seq2SeqConfig:
     hidden_size: int = field(default=128, metadata={"help": "hidden units per layer"})
     num_layers: int = field(default=1, metadata={"help": "stacked layers in encoder and decoder"})
     bidirectional: bool = field(default=False, metadata={"help": "bidirectional encoder"})
+    # 32 by experiment (docs/seq2seq.md): against one-hot inputs it took date normalisation from
+    # 0.84 to 0.99 whole-answer accuracy after 2 epochs, and the feedback form on 3-digit
+    # addition from 0.995/0.997 to 0.999/0.999 after 10 (seeds 0/1)
     embed_size: int | None = field(
-        default=None, metadata={"help": "token embedding size (none: one-hot inputs)"}
+        default=32, metadata={"help": "token embedding size (none: one-hot inputs)"}
     )
     dropout: float = field(
         default=0.0, metadata={"help": "dropout between stacked layers (training only)"}

@@ -58,10 +58,12 @@ class AdditionConfig:
 
 @dataclass
 class AdditionModelConfig(Seq2SeqConfig):
-    """The model of the addition task: Seq2Seq's, with the repeat form by default (measured
-    the best here, narrowly: docs/seq2seq.md)."""
+    """The model of the addition task: Seq2Seq's, with the feedback form and a 32-wide
+    embedding, measured the best here (docs/seq2seq.md): 99% held-out whole answers from epoch 6
+    (the repeat form: 8), 0.9992 after 10 epochs (repeat 0.9982), 0.9996 after 30 (repeat 0.9994),
+    means over seeds 0 and 1."""
 
-    form: str = field(default="repeat", metadata=FORM_FIELD.metadata)
+    form: str = field(default="feedback", metadata=FORM_FIELD.metadata)
 
 
 @register_task
