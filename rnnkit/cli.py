@@ -504,6 +504,13 @@ def _cmd_train(a) -> int:
             return 143 if exc.terminated else 130
         if comm.rank == 0:
             task.after_training(model, res, out, samples=a.samples, seed=fit_cfg.seed)
+            b = res.best
+            if b is not None and b["valid_loss"] < res.metrics["loss"]:
+                print(
+                    f"lowest held-out loss {b['valid_loss']:.4g} at epoch {b['epoch']:g} (the "
+                    f"last: {res.metrics['loss']:.4g}): that model is {res.best_checkpoint}, "
+                    f"for eval and predict"
+                )
     finally:
         run.close()
     return 0

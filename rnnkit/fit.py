@@ -154,6 +154,8 @@ class FitResult:
     history: list = field(default_factory=list)
     checkpoint: str = ""
     stopped_by: str = "epochs"  # epochs | time_budget
+    best: dict | None = None  # the evaluation row of the lowest held-out loss (saved as best.npz)
+    best_checkpoint: str = ""
 
 
 class _HardStop(KeyboardInterrupt):
@@ -395,7 +397,11 @@ def fit(
             row["lr_halved_to"] = opt.lr
         if schedule:
             prev_valid = v
-            best_valid = v if best_valid is None else min(best_valid, v)
+            if math.isfinite(v) and (best_valid is None or v < best_valid):
+                best_valid = v
+                row["best"] = True
+                if comm.rank == 0:
+                    run.save_best(model, task, fit_cfg=cfg)
         log_row(row)
         history.append(row)
         shown = "  ".join(f"{k} {_fmt(x)}" for k, x in m.items() if k != "loss")
@@ -529,7 +535,10 @@ def fit(
         last = history[-1]
     metrics = {k[len("valid_") :]: v for k, v in last.items() if k.startswith("valid_")}
     metrics["loss"] = last["valid_loss"]
+    best = comm.bcast(run.best_eval() if comm.rank == 0 else None)
     return FitResult(
+        best=best,
+        best_checkpoint=str(run.best) if best is not None else "",
         metrics=metrics,
         steps=step,
         epochs_done=last["epoch"],

@@ -1,10 +1,16 @@
-"""A run folder: ``checkpoint.npz``, ``metrics.jsonl``, ``loss.png``, owned by one run at a time.
+"""A run folder: ``checkpoint.npz``, ``best.npz``, ``metrics.jsonl``, ``loss.png``, owned by one
+run at a time.
+
+* ``checkpoint.npz`` is the latest position (what ``--resume`` continues); ``best.npz`` the model
+  at the evaluation with the lowest held-out loss so far (model only, no optimizer state: give it
+  to ``eval`` or ``predict``). ``--overwrite`` removes both;
 
 * it is locked while a run uses it (``fcntl.flock`` on ``.lock``): a second training on the same
   folder gets a one-line error instead of mixing metrics;
 * a folder that already holds a run is never silently overwritten: training into it needs
   ``--resume`` or ``--overwrite``;
-* orphan ``checkpoint.npz.*.tmp`` files (a kill -9 during a save) are removed at the next start.
+* orphan ``checkpoint.npz.*.tmp`` / ``best.npz.*.tmp`` files (a kill -9 during a save) are
+  removed at the next start.
 
 The checkpoint format (version 2): JSON metadata ``{"format": "rnnkit", "version": 2, "task",
 "task_config", "model_config", "fit", "position", "optim", "task_state", "param_shapes"}`` and
@@ -35,6 +41,7 @@ class RunDir:
             raise RnnkitError("--out must name a folder, got an empty string")
         self.path = Path(out)
         self.checkpoint = self.path / "checkpoint.npz"
+        self.best = self.path / "best.npz"
         self.metrics = self.path / "metrics.jsonl"
         self.png = self.path / "loss.png"
         self.rank = rank
@@ -53,9 +60,12 @@ class RunDir:
             return self
         self.path.mkdir(parents=True, exist_ok=True)
         self._take_lock()
-        for tmp in self.path.glob("checkpoint.npz.*.tmp"):
+        stale = [*self.path.glob("checkpoint.npz.*.tmp"), *self.path.glob("best.npz.*.tmp")]
+        if not resume and self.best.exists():  # a new run: the old run's best is not this one's
+            stale.append(self.best)
+        for f in stale:
             try:
-                tmp.unlink()
+                f.unlink()
             except OSError:
                 pass
         return self
@@ -104,16 +114,20 @@ class RunDir:
         rows = [ln for ln in self.metrics.read_text(encoding="utf-8").splitlines() if ln.strip()]
         self.metrics.write_text("".join(ln + "\n" for ln in rows[:n_lines]), encoding="utf-8")
 
-    def last_eval(self) -> dict | None:
+    def _eval_rows(self) -> list[dict]:
         if not self.metrics.exists():
-            return None
-        rows = [
-            json.loads(ln)
-            for ln in self.metrics.read_text(encoding="utf-8").splitlines()
-            if ln.strip()
-        ]
-        evals = [r for r in rows if r.get("kind") == "eval"]
+            return []
+        rows = (ln for ln in self.metrics.read_text(encoding="utf-8").splitlines() if ln.strip())
+        return [r for r in map(json.loads, rows) if r.get("kind") == "eval"]
+
+    def last_eval(self) -> dict | None:
+        evals = self._eval_rows()
         return evals[-1] if evals else None
+
+    def best_eval(self) -> dict | None:
+        """The evaluation row whose model is in ``best.npz`` (None without one)."""
+        best = [r for r in self._eval_rows() if r.get("best")] if self.best.exists() else []
+        return best[-1] if best else None
 
     # -- checkpoints ------------------------------------------------------------------------------
     def save(self, model, task, *, fit_cfg=None, position=None, optim=None, carry=None) -> None:
@@ -126,6 +140,10 @@ class RunDir:
             optim=optim,
             carry=carry,
         )
+
+    def save_best(self, model, task, *, fit_cfg=None) -> None:
+        """The model alone (no position or optimizer state) to ``best.npz``, atomically."""
+        save_run(self.best, model, task, fit_cfg=fit_cfg)
 
 
 def save_run(path, model, task, *, fit_cfg=None, position=None, optim=None, carry=None) -> None:

@@ -68,6 +68,8 @@ class TrainResult:
     history: list = field(default_factory=list)
     checkpoint: str = ""
     stopped_by: str = "epochs"  # epochs | time_budget
+    best: dict | None = None  # the evaluation row of the lowest held-out loss (in best.npz)
+    best_checkpoint: str = ""
 
 
 @dataclass
@@ -142,4 +144,6 @@ def train_lm(
         history=res.history,
         checkpoint=res.checkpoint,
         stopped_by=res.stopped_by,
+        best=res.best,
+        best_checkpoint=res.best_checkpoint,
     )

@@ -351,6 +351,30 @@ def test_sgd_lr_halved_when_held_out_loss_goes_up(tmp_path, monkeypatch, halve):
     assert meta["optim"]["name"] == "sgd" and meta["optim"]["hyperparams"]["lr"] == final_lr
 
 
+def test_best_npz_holds_the_model_of_the_lowest_held_out_loss(tmp_path, monkeypatch):
+    from rnnkit.rundir import load_model
+
+    losses, seen = iter([2.0, 1.5, 1.8, 1.6]), []
+
+    def fake_evaluate(task, model, split="valid", comm=None):
+        seen.append({k: v.copy() for k, v in model.params.items()})
+        return task.summarize(next(losses) * 100.0, 100, {})
+
+    monkeypatch.setattr(fit_mod, "evaluate", fake_evaluate)
+    res = train_lm(_word_cfg(tmp_path, epochs=4), _small_model(), **QUIET)
+    assert [r.get("best") for r in _eval_rows(tmp_path)] == [True, True, None, None]
+    assert res.best is not None and res.best["epoch"] == 2 and res.best["valid_loss"] == 1.5
+    assert res.best_checkpoint == str(tmp_path / "best.npz")
+    _, model, meta, _ = load_model(tmp_path / "best.npz", load_data=False)
+    assert meta.get("position") is None  # the model alone: eval and predict, not --resume
+    _assert_same_params(model.params, seen[1])
+    assert not np.array_equal(seen[1]["out.weight"], seen[3]["out.weight"])
+    # a new run in the folder (--overwrite) does not inherit the old run's best.npz
+    losses = iter([float("nan")])  # its only evaluation is not finite: no best at all
+    res = train_lm(_word_cfg(tmp_path, epochs=1), _small_model(), **QUIET)
+    assert res.best is None and not (tmp_path / "best.npz").exists()
+
+
 # ------------------------------------------------------------------------------- outputs
 def test_metrics_rows_and_png(char_run):
     cfg, data, res, out = char_run
