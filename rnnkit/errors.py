@@ -7,3 +7,11 @@ traceback. It subclasses ``ValueError`` so that library users can catch it the u
 
 class RnnkitError(ValueError):
     """Bad input: a wrong shape, dtype, file, token or setting. The message names the problem."""
+
+
+def shown(text: str, limit: int = 60) -> str:
+    """``repr(text)`` for a message, cut to about ``limit`` characters (a long input is named by
+    its start and its length, not echoed whole)."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text):,} characters)"

@@ -67,6 +67,20 @@ def softmax_cross_entropy(
     inplace=True overwrites ``logits`` with that gradient instead of allocating a second (N, V)
     array (for a large vocabulary the logits are the biggest array of a training step).
     """
+    logits, targets = np.asarray(logits), np.asarray(targets)
+    if logits.ndim < 1 or logits.dtype.kind != "f" or logits.shape[-1] < 1:
+        raise RnnkitError(
+            f"logits must be a float array (..., V) with V >= 1, got {logits.dtype} {logits.shape}"
+        )
+    if targets.dtype.kind not in "iu":
+        raise RnnkitError(f"targets must be integer ids, got dtype {targets.dtype}")
+    if targets.shape != logits.shape[:-1]:
+        raise RnnkitError(
+            f"targets {targets.shape} must have the logits' leading shape {logits.shape[:-1]} "
+            f"(time-major: logits (T, B, V), targets (T, B))"
+        )
+    if mask is not None and np.shape(mask) != targets.shape:
+        raise RnnkitError(f"mask {np.shape(mask)} must have the targets' shape {targets.shape}")
     V = logits.shape[-1]
     flat = logits.reshape(-1, V)
     tgt = targets.reshape(-1)

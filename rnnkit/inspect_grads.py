@@ -132,7 +132,11 @@ def step_jacobians(layer, x_t: np.ndarray, s_prev: tuple) -> np.ndarray:
     eye = np.eye(n, dtype=layer.dtype).reshape(n, K, L, H)  # e_i as (kind, layer, unit)
     basis[...] = np.tile(eye.transpose(1, 2, 0, 3), (1, 1, B, 1))
     layer.forward(xr, _unpack(sr))
-    _, ds0 = layer.backward(None, _unpack(tuple(basis)))
+    keep, layer.bptt_truncate = getattr(layer, "bptt_truncate", None), None  # the full step,
+    try:  # whatever truncation the model was trained with (0 would cut ds(t)/ds(t-1) itself)
+        _, ds0 = layer.backward(None, _unpack(tuple(basis)))
+    finally:
+        layer.bptt_truncate = keep
     rows = np.stack(_pack(ds0))  # (K, L, B*n, H): row i of J for copy i
     return rows.transpose(2, 0, 1, 3).reshape(B, n, n)
 

@@ -49,6 +49,8 @@ class RunDir:
 
     # -- ownership ------------------------------------------------------------------------------
     def open(self, *, resume: bool = False, overwrite: bool = False) -> RunDir:
+        if self.path.exists() and not self.path.is_dir():
+            raise RnnkitError(f"--out {self.path} is a file, not a folder")
         if resume and not self.checkpoint.exists():
             raise RnnkitError(f"nothing to resume: {self.checkpoint} does not exist")
         if not resume and not overwrite and self.checkpoint.exists():
@@ -217,6 +219,8 @@ def load_run(path) -> tuple[dict, dict]:
             raise _malformed(path, f"parameter {name} has shape {a.shape}, metadata says {shape}")
         if a.dtype.kind != "f":
             raise _malformed(path, f"parameter {name} has dtype {a.dtype}, not float")
+        if not np.isfinite(a).all():
+            raise _malformed(path, f"parameter {name} holds NaN or infinite values")
     extra = [k for k in arrays if k.startswith("param/") and k[6:] not in shapes]
     if extra:
         raise _malformed(path, f"unexpected arrays {extra[:3]}")

@@ -157,6 +157,7 @@ def _tamper(src, dst, edit):
             "out.bias",
         ),
         ("task", lambda a, m: m.update(task_config=None), "task_config"),
+        ("nan", lambda a, m: a["param/out.weight"].fill(np.nan), "out.weight holds NaN"),
     ],
 )
 def test_malformed_checkpoints_are_one_line_errors(run, tmp_path, name, edit, needle):
@@ -201,3 +202,80 @@ def test_library_checks_types():
 def test_unknown_prompt_words_are_reported(run, capsys):
     code, stdout, err = _run(["generate", run, "-n", "1", "--prompt", "the zyzzyva"])
     assert code == 0 and "zyzzyva" in err and "<unk>" in err
+
+
+# ------------------------------------------------------------------ from a later audit
+def test_nan_weights_are_refused_by_eval_too(run, tmp_path):
+    bad = _tamper(run, tmp_path / "nan", lambda a, m: a["param/out.bias"].fill(np.inf))
+    _one_line(*_run(["eval", bad])[::2], "out.bias holds NaN or infinite")
+
+
+def test_out_that_is_a_file(run, tmp_path):
+    f = tmp_path / "f.txt"
+    f.write_text("x")
+    code, _, err = _run(["train", "lm", "--out", f, "--epochs", "1"])
+    _one_line(code, err, "is a file, not a folder")
+
+
+def test_treebank_not_utf8_and_bad_line_name_the_file(tmp_path):
+    latin = tmp_path / "latin1.txt"
+    latin.write_bytes(b"(1 (1 caf\xe9) (2 x))\n")
+    code, _, err = _run(["train", "tree", "--trees", latin, "--out", tmp_path / "r"])
+    _one_line(code, err, "latin1.txt", "not valid UTF-8", "byte 9")
+    bad = tmp_path / "dev.txt"
+    bad.write_text("(1 (1 a) (2 b))\n(1 (1 a) (2 b)\n")
+    good = tmp_path / "train.txt"
+    good.write_text("(1 (1 a) (2 b))\n" * 5)
+    code, _, err = _run(["train", "tree", "--trees", good, "--dev", bad, "--out", tmp_path / "s"])
+    _one_line(code, err, "dev.txt", "line 2")
+
+
+def test_softmax_cross_entropy_checks_its_arguments():
+    from rnnkit.functional import softmax_cross_entropy as sce
+
+    logits = np.zeros((3, 2, 4))
+    ok = sce(logits, np.zeros((3, 2), np.int64))
+    assert ok[1] == 6 and ok[0] == pytest.approx(6 * np.log(4))
+    for args, needle in [
+        ((logits, np.zeros((2, 3), np.int64)), "leading shape (3, 2)"),  # (B, T) instead of (T, B)
+        ((logits, np.zeros((3, 2))), "integer ids"),
+        ((logits, np.zeros(2, np.int64)), "leading shape"),
+        ((np.zeros((3, 2, 4), np.int64), np.zeros((3, 2), np.int64)), "float array"),
+        ((np.zeros((3, 0)), np.zeros(3, np.int64)), "V >= 1"),
+    ]:
+        with pytest.raises(RnnkitError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+            sce(*args)
+    with pytest.raises(RnnkitError, match="mask"):
+        sce(logits, np.zeros((3, 2), np.int64), np.ones((2, 3), bool))
+
+
+def test_seq2seq_decode_and_batch_checks():
+    from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
+
+    m = Seq2Seq(Seq2SeqConfig(src_vocab=5, tgt_vocab=5, hidden_size=4, out_len=3, go_id=4))
+    src = np.zeros((3, 2), np.int64)
+    for bad in (-2, 0, 1.5, True):
+        with pytest.raises(RnnkitError, match="max_len must be an integer >= 1"):
+            m.decode(src, max_len=bad)
+    with pytest.raises(RnnkitError, match="source batch of 2 sequence.*target batch of 1"):
+        m.loss_and_grads((src, None, np.zeros((2, 1), np.int64), None))
+
+
+def test_long_inputs_are_not_echoed_whole(run, capsys):
+    from rnnkit.errors import shown
+
+    text = "word " * 10000
+    assert len(shown(text)) < 100 and "50,000 characters" in shown(text)
+    assert shown("short") == "'short'"
+
+
+def test_inspect_gradients_ignores_the_training_truncation():
+    from rnnkit.inspect_grads import jacobian_norms
+    from rnnkit.layers import RNN
+
+    layer = RNN(3, 4, dtype="float64", seed=0)
+    x = np.random.default_rng(0).standard_normal((5, 2, 3))
+    full = jacobian_norms(layer, x)[0]
+    layer.bptt_truncate = 0
+    np.testing.assert_array_equal(jacobian_norms(layer, x)[0], full)
+    assert layer.bptt_truncate == 0 and full.min() > 0

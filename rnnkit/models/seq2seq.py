@@ -240,6 +240,11 @@ class Seq2Seq(Module):
         """Forward of a batch: (rows (N, H), logits (N, V_y), targets (N,), mask or None, aux)."""
         c = self.config
         tgt = check_ids(b.tgt, c.tgt_vocab, "target")
+        if np.ndim(b.src) == 2 and np.shape(b.src)[1] != tgt.shape[1]:
+            raise RnnkitError(
+                f"source batch of {np.shape(b.src)[1]} sequence(s) but target batch of "
+                f"{tgt.shape[1]}: src (T_x, B) and tgt (T_y, B) must have the same B"
+            )
         enc_state = self.encode(b.src, b.src_len)
         T, B = tgt.shape
         if c.form == "repeat":
@@ -325,6 +330,10 @@ class Seq2Seq(Module):
         decoding is exact and ``beam`` does not apply."""
         if isinstance(beam, bool) or not isinstance(beam, (int, np.integer)) or beam < 1:
             raise RnnkitError(f"beam width must be an integer >= 1, got {beam!r}")
+        if max_len is not None and (
+            isinstance(max_len, bool) or not isinstance(max_len, (int, np.integer)) or max_len < 1
+        ):
+            raise RnnkitError(f"max_len must be an integer >= 1, got {max_len!r}")
         T = self.config.out_len if max_len is None else int(max_len)
         was = self.training
         self.eval()

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..data import Vocab, load_text, pad_batch, tokenize_chars, tokenize_words, train_valid_split
-from ..errors import RnnkitError
+from ..errors import RnnkitError, shown
 from ..models.classifier import ClassifierConfig, SequenceClassifier
 from . import register_task
 from .base import Task
@@ -296,11 +296,12 @@ class ClassifyTask(Task):
             else:
                 toks = self.tokenize(s)
                 if not toks:
-                    raise RnnkitError(f"input {s!r} has no tokens")
+                    raise RnnkitError(f"input {shown(s)} has no tokens")
                 unknown = sorted({t for t in toks if t not in self.vocab})
                 if unknown:
                     print(
-                        f"rnnkit: note: {s!r}: unknown (read as <unk>): {' '.join(unknown[:10])}",
+                        f"rnnkit: note: {shown(s)}: unknown (read as <unk>): "
+                        f"{' '.join(unknown[:10])}",
                         file=sys.stderr,
                     )
                 names.append(s)

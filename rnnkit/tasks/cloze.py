@@ -30,7 +30,7 @@ from ..data import (
     tokenize_words,
     train_valid_split,
 )
-from ..errors import RnnkitError
+from ..errors import RnnkitError, shown
 from ..functional import softmax
 from ..models.cloze import ClozeConfig, ClozeModel
 from . import register_task
@@ -224,7 +224,8 @@ class ClozeTask(Task):
         unknown = sorted({w for w in left + right if w not in self.vocab})
         if unknown:
             print(
-                f"rnnkit: note: {text!r}: unknown words (read as <unk>): {' '.join(unknown[:10])}",
+                f"rnnkit: note: {shown(text)}: unknown words (read as <unk>): "
+                f"{' '.join(unknown[:10])}",
                 file=sys.stderr,
             )
         v = self.vocab

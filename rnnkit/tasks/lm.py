@@ -31,7 +31,7 @@ from ..data import (
     train_valid_split,
 )
 from ..data.formats import read_sentences
-from ..errors import RnnkitError
+from ..errors import RnnkitError, shown
 from ..models.lm import LanguageModel, LMConfig
 from . import register_task
 from .base import Task, perplexity_metrics
@@ -487,7 +487,7 @@ def _predict_next(task, model, prompts: list[str], top: int) -> list[list[tuple[
             unknown = sorted({t for t in toks if t not in vocab})
             if unknown:
                 raise RnnkitError(
-                    f"prompt {text!r} has characters the model never saw: {''.join(unknown)!r}"
+                    f"prompt {shown(text)} has characters the model never saw: {''.join(unknown)!r}"
                 )
             ids = (
                 vocab.encode(toks)

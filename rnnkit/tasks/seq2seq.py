@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..data.addition import read_pairs
-from ..errors import RnnkitError
+from ..errors import RnnkitError, shown
 from ..models.seq2seq import Batch, Seq2Seq, Seq2SeqConfig
 from . import register_task
 from .base import Task
@@ -328,12 +328,12 @@ class Seq2SeqTask(PairTask):
     def _encode_input(self, text: str) -> np.ndarray:
         toks = self._tokens(text)
         if not toks:
-            raise RnnkitError(f"input {text!r} is empty")
+            raise RnnkitError(f"input {shown(text)} is empty")
         unknown = sorted({t for t in toks if t not in self.src_stoi})
         if unknown:
             print(
-                f"rnnkit: warning: input {text!r} has tokens never seen in training, read as "
-                f"{UNK}: {' '.join(map(repr, unknown))}",
+                f"rnnkit: warning: input {shown(text)} has tokens never seen in training, read as "
+                f"{UNK}: {' '.join(map(repr, unknown[:10]))}",
                 file=sys.stderr,
             )
         return self._src_ids(toks)

@@ -246,10 +246,23 @@ def read_trees(path: str | os.PathLike, *, unescape: bool = True) -> list[Tree]:
     """Read a file with one tree per line (blank lines are skipped). RnnkitError for a bad line
     (with its line and column) or a file without any tree."""
     trees = []
-    with open(path, encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            if line.strip():
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as exc:
+        raise RnnkitError(f"cannot read treebank {os.fspath(path)!r}: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RnnkitError(
+            f"treebank {os.fspath(path)!r} is not valid UTF-8 (byte {exc.start})"
+        ) from None
+    for i, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
                 trees.append(parse_tree(line, line=i, unescape=unescape))
+            except RnnkitError as exc:
+                raise RnnkitError(f"{os.fspath(path)}: {exc}") from None
     if not trees:
         raise RnnkitError(f"no trees in {os.fspath(path)!r}: the file is empty")
     return trees
