@@ -33,8 +33,8 @@ from .errors import RnnkitError
 _RUN_FLAGS = ("out", "resume", "overwrite", "progress", "samples")
 
 
-def _int_at_least(lo: int):
-    """An argparse type: an integer >= lo, with a one-line message otherwise."""
+def _int_at_least(lo: int, hi: int | None = None):
+    """An argparse type: an integer >= lo (and <= hi), with a one-line message otherwise."""
 
     def parse(s: str) -> int:
         try:
@@ -43,12 +43,16 @@ def _int_at_least(lo: int):
             v = None
         if v is None or v < lo:
             raise argparse.ArgumentTypeError(f"expected an integer >= {lo}, got {s!r}")
+        if hi is not None and v > hi:
+            raise argparse.ArgumentTypeError(f"at most {hi:,} here, got {s!r}")
         return v
 
     return parse
 
 
 _positive_int, _nonnegative_int = _int_at_least(1), _int_at_least(0)
+# generate: a sampled token costs a step of the model, so a billion would run for days
+_sample_count, _sample_length = _int_at_least(1, 100_000), _int_at_least(1, 1_000_000)
 
 
 def _positive_float(s: str) -> float:
@@ -269,13 +273,13 @@ def build_parser() -> argparse.ArgumentParser:
     ge.add_argument(
         "-n",
         "--num",
-        type=_positive_int,
+        type=_sample_count,
         default=5,
         help="sentences (word) or passages (char) (default: 5)",
     )
     ge.add_argument(
         "--length",
-        type=_positive_int,
+        type=_sample_length,
         default=300,
         help="characters per passage / max words (default: 300)",
     )

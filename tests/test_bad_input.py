@@ -279,3 +279,10 @@ def test_inspect_gradients_ignores_the_training_truncation():
     layer.bptt_truncate = 0
     np.testing.assert_array_equal(jacobian_norms(layer, x)[0], full)
     assert layer.bptt_truncate == 0 and full.min() > 0
+
+
+def test_generate_lengths_are_capped(run):
+    code, _, err = _run(["generate", run, "--length", "100000000"])
+    assert code == 2 and "at most 1,000,000" in err
+    code, _, err = _run(["generate", run, "-n", "10000000"])
+    assert code == 2 and "at most 100,000" in err
