@@ -56,6 +56,7 @@ Arrays are time-major: one series is (T, I) in and (T, O) out; B series are (T, 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -280,6 +281,23 @@ def spectral_radius_of_coo(values, rows, cols, n: int) -> float:
     return spectral_radius(_coo_to(values, rows, cols, n, use_sparse))
 
 
+def _check_reservoir_fits(units: int, connectivity: float) -> None:
+    """A one-line error, before drawing, for a reservoir that cannot fit in memory: drawing W
+    takes about 48 bytes per nonzero (positions, values, sorting)."""
+    nnz = connectivity * units * units
+    need = 48 * nnz
+    try:
+        avail = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return
+    if need > avail:
+        raise RnnkitError(
+            f"out of memory: {units:,} units at connectivity {connectivity:g} make "
+            f"{nnz:,.0f} recurrent weights, about {need / 2**30:,.0f} GiB to draw, more than this "
+            f"machine's {avail / 2**30:.1f} GiB; lower units or connectivity"
+        )
+
+
 class ESN(Module):
     """An echo state network: fixed reservoir, ridge-regression readout (see the module docstring).
 
@@ -328,6 +346,7 @@ class ESN(Module):
                 raise RnnkitError(f"bad {name}: {locals()[name]!r}")
         if np.dtype(dtype) not in (np.float32, np.float64):
             raise RnnkitError(f"dtype must be float32 or float64, got {dtype!r}")
+        _check_reservoir_fits(int(units), float(connectivity))
         self.units = int(units)
         self.spectral_radius, self.leak_rate = float(spectral_radius), float(leak_rate)
         self.input_scaling = input_scaling

@@ -282,3 +282,8 @@ def test_float32_and_a_reservoir_of_3000_units():
     out = big.predict(X[:10])
     assert out.shape == (10, 1) and np.all(np.isfinite(out))
     assert np.max(np.abs(big.run(X[:5]))) < 1
+
+
+def test_a_reservoir_too_large_for_memory_is_a_one_line_error():
+    with pytest.raises(RnnkitError, match=r"out of memory: 1,000,000 units at connectivity 0.1"):
+        ESN(10**6)
