@@ -508,12 +508,14 @@ def _cmd_train(a) -> int:
             return 143 if exc.terminated else 130
         if comm.rank == 0:
             task.after_training(model, res, out, samples=a.samples, seed=fit_cfg.seed)
-            b = res.best
-            if b is not None and b["valid_loss"] < res.metrics["loss"]:
+            b, h = res.best, res.history
+            if b is not None and (
+                not h or (b["step"], b["epoch"]) != (h[-1]["step"], h[-1]["epoch"])
+            ):
                 print(
-                    f"lowest held-out loss {b['valid_loss']:.4g} at epoch {b['epoch']:g} (the "
-                    f"last: {res.metrics['loss']:.4g}): that model is {res.best_checkpoint}, "
-                    f"for eval and predict"
+                    f"lowest held-out loss at an epoch's end {b['valid_loss']:.4g}, epoch "
+                    f"{b['epoch']:g} (the last: {res.metrics['loss']:.4g}): that model is "
+                    f"{res.best_checkpoint}, for eval and predict"
                 )
     finally:
         run.close()

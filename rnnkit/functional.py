@@ -190,8 +190,13 @@ def scatter_add_rows(n_rows: int, ids: np.ndarray, rows: np.ndarray) -> np.ndarr
 
     ids: (N,) int; rows: (N, F). Returns (n_rows, F) in rows' dtype.
     """
+    ids, rows = np.asarray(ids), np.asarray(rows)
+    if ids.dtype.kind not in "iu":
+        raise RnnkitError(f"row ids must be integers, got dtype {ids.dtype}")
     F = rows.shape[-1]
     ids, rows = ids.reshape(-1), rows.reshape(-1, F)
+    if rows.shape[0] != ids.shape[0]:
+        raise RnnkitError(f"{ids.shape[0]} row ids but {rows.shape[0]} rows: one row per id")
     if ids.size and (ids.min() < 0 or ids.max() >= n_rows):
         raise RnnkitError(f"row ids out of range [0, {n_rows}): found {ids.min()}..{ids.max()}")
     from .layers import _fast  # numba, when the fast path is on: one pass, 5-10x faster

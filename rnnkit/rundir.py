@@ -2,9 +2,8 @@
 run at a time.
 
 * ``checkpoint.npz`` is the latest position (what ``--resume`` continues); ``best.npz`` the model
-  at the evaluation with the lowest held-out loss so far (model only, no optimizer state: give it
-  to ``eval`` or ``predict``). ``--overwrite`` removes both;
-
+  of the lowest held-out loss so far among the end-of-epoch evaluations (model only, no optimizer
+  state: give it to ``eval`` or ``predict``). ``--overwrite`` removes both;
 * it is locked while a run uses it (``fcntl.flock`` on ``.lock``): a second training on the same
   folder gets a one-line error instead of mixing metrics;
 * a folder that already holds a run is never silently overwritten: training into it needs

@@ -286,3 +286,11 @@ def test_generate_lengths_are_capped(run):
     assert code == 2 and "at most 1,000,000" in err
     code, _, err = _run(["generate", run, "-n", "10000000"])
     assert code == 2 and "at most 100,000" in err
+
+
+def test_treebank_lines_end_only_at_newlines(tmp_path):
+    from rnnkit.trees.tree import read_trees
+
+    f = tmp_path / "t.txt"
+    f.write_bytes("(3 (2 a)\x0c(4 c))\r\n(1 (1 b)\u2028(2 d))\n".encode())
+    assert len(read_trees(f)) == 2  # a form feed or U+2028 inside a line is just whitespace

@@ -206,11 +206,13 @@ def test_scatter_add_rows_equals_one_hot_product():
     np.testing.assert_allclose(out32, dense, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("n_rows, N, F", [(7, 100, 5), (100, 1600, 64), (5000, 300, 8)])
+@pytest.mark.parametrize(
+    "n_rows, N, F", [(7, 100, 5), (100, 1600, 64), (5000, 300, 8), (5000, 1000, 8)]
+)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_scatter_add_rows_every_path_agrees(n_rows, N, F, dtype):
-    """The numba kernel (fast path, N >= 64), the one-hot product and the sorted reduceat give
-    the same sums."""
+    """The numba kernel (fast path, N >= 64), the one-hot product and the sorted reduceat (the
+    last case without numba: 5000 x 1000 rows > 2^21) give the same sums."""
     from rnnkit.layers import _fast
 
     rng = np.random.default_rng(N)
@@ -234,6 +236,10 @@ def test_scatter_add_rows_every_path_agrees(n_rows, N, F, dtype):
         scatter_add_rows(7, np.array([3, -1]), np.ones((2, 2)))
     with pytest.raises(RnnkitError, match="out of range"):
         scatter_add_rows(7, np.array([7] * 100), np.ones((100, 2)))
+    with pytest.raises(RnnkitError, match="200 row ids but 100 rows"):  # never read past the end
+        scatter_add_rows(7, np.zeros(200, np.int64), np.ones((100, 2)))
+    with pytest.raises(RnnkitError, match="must be integers"):
+        scatter_add_rows(7, np.zeros(100), np.ones((100, 2)))
 
 
 def test_scatter_add_is_adjoint_of_gather():

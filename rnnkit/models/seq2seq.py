@@ -80,7 +80,7 @@ class Seq2SeqConfig:
     # 0.84 to 0.99 whole-answer accuracy after 2 epochs, and the feedback form on 3-digit
     # addition from 0.995/0.997 to 0.999/0.999 after 10 (seeds 0/1)
     embed_size: int | None = field(
-        default=32, metadata={"help": "token embedding size (none: one-hot inputs)"}
+        default=32, metadata={"help": "token embedding size (--no-embed-size: one-hot inputs)"}
     )
     dropout: float = field(
         default=0.0, metadata={"help": "dropout between stacked layers (training only)"}

@@ -19,6 +19,7 @@ Every walk over a tree here is iterative, so a 10,000-word right-branching chain
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -257,7 +258,7 @@ def read_trees(path: str | os.PathLike, *, unescape: bool = True) -> list[Tree]:
         raise RnnkitError(
             f"treebank {os.fspath(path)!r} is not valid UTF-8 (byte {exc.start})"
         ) from None
-    for i, line in enumerate(text.splitlines(), 1):
+    for i, line in enumerate(io.StringIO(text), 1):  # lines end at \n, \r\n or \r only
         if line.strip():
             try:
                 trees.append(parse_tree(line, line=i, unescape=unescape))
