@@ -103,8 +103,12 @@ def _base_type(tp):
     return tp, False
 
 
-def _add_config_flags(group, cls, dests: dict, section: str, overrides: dict | None = None) -> None:
-    """One flag per field of the dataclass ``cls`` (``metadata={"cli": False}`` skips a field)."""
+def _add_config_flags(
+    group, cls, dests: dict, section: str, overrides: dict | None = None, shown: dict | None = None
+) -> None:
+    """One flag per field of the dataclass ``cls`` (``metadata={"cli": False}`` skips a field);
+    ``shown`` replaces the default printed in a flag's help (a default that depends on others)."""
+    notes = shown or {}
     for f in fields(cls):
         md = f.metadata
         if md.get("cli", True) is False or f.name in dests:
@@ -138,9 +142,9 @@ def _add_config_flags(group, cls, dests: dict, section: str, overrides: dict | N
             conv = _FLOAT_TYPES.get(f.name, _positive_float)
         else:
             conv = str
-        shown = "none" if default is None else default
+        said = notes.get(f.name, "none" if default is None else default)
         kw = dict(
-            dest=f.name, type=conv, default=argparse.SUPPRESS, help=f"{helptext} (default: {shown})"
+            dest=f.name, type=conv, default=argparse.SUPPRESS, help=f"{helptext} (default: {said})"
         )
         if "choices" in md:
             kw["choices"] = md["choices"]
@@ -195,7 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
         _add_config_flags(tp.add_argument_group("data"), cls.Config, dests, "task")
         _add_config_flags(tp.add_argument_group("model"), cls.ModelConfig, dests, "model")
         _add_config_flags(
-            tp.add_argument_group("training"), FitConfig, dests, "fit", overrides=cls.fit_defaults
+            tp.add_argument_group("training"),
+            FitConfig,
+            dests,
+            "fit",
+            overrides=cls.fit_defaults,
+            shown=cls.fit_defaults_shown,
         )
         tp.set_defaults(_dests=dests)
         g = tp.add_argument_group("run")
@@ -486,7 +495,7 @@ def _cmd_train(a) -> int:
             else:
                 tcfg = task_cls.Config(**_given(a, a._dests, "task"))
                 mcfg = task_cls.ModelConfig(**_given(a, a._dests, "model"))
-                defaults = task_cls.fit_defaults_for(mcfg)
+                defaults = task_cls.fit_defaults_for(mcfg, tcfg)
                 fit_cfg = FitConfig(**{**defaults, **_given(a, a._dests, "fit")}).validate()
                 if hasattr(tcfg, "seed"):
                     tcfg.seed = fit_cfg.seed

@@ -458,3 +458,23 @@ def test_python_dash_m_rnnkit_runs_the_command_line(monkeypatch, capsys):
     with pytest.raises(SystemExit) as info:
         runpy.run_module("rnnkit", run_name="__main__")
     assert info.value.code == 0 and "rnnkit" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "level, flags, lr", [("word", [], 2e-3), ("char", [], 3e-3), ("word", ["--lr", "0.01"], 0.01)]
+)
+def test_lm_default_learning_rate_follows_the_level(tmp_path, level, flags, lr):
+    import json
+
+    from conftest import run_cli
+
+    c = tmp_path / "c.txt"
+    c.write_text("The cat sat on the mat. The dog ran to the park.\n" * 60)
+    out = tmp_path / "r"
+    args = ["train", "lm", "--corpus", c, "--level", level, "--out", out, "--epochs", "1"]
+    code, _, err = run_cli(
+        args + ["--hidden-size", "8", "--embed-size", "8", "--samples", "0", *flags]
+    )
+    assert code == 0, err
+    rows = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["lr"] for r in rows if r["kind"] == "eval"] == [lr]

@@ -36,9 +36,13 @@ class Task:
     train: Any
     valid: Any
 
+    # the default shown in --help where fit_defaults_for makes it depend on other flags
+    fit_defaults_shown: dict[str, str] = {}
+
     @classmethod
-    def fit_defaults_for(cls, model_cfg) -> dict:
-        """The FitConfig defaults for this model configuration (e.g. a learning rate per cell)."""
+    def fit_defaults_for(cls, model_cfg, task_cfg=None) -> dict:
+        """The FitConfig defaults for this model (and data) configuration, e.g. a learning rate
+        per cell or per level."""
         return dict(cls.fit_defaults)
 
     def __init__(self, cfg, state: tuple[dict, dict] | None = None, load_data: bool = True):
