@@ -9,6 +9,16 @@ class RnnkitError(ValueError):
     """Bad input: a wrong shape, dtype, file, token or setting. The message names the problem."""
 
 
+def check_ints(cfg, names, minimum: dict | None = None) -> None:
+    """Each field ``names`` of the config ``cfg`` is an int >= its minimum (1 unless given in
+    ``minimum``); RnnkitError naming the flag (``--hidden-size``) otherwise."""
+    for name in names:
+        v = getattr(cfg, name)
+        lo = (minimum or {}).get(name, 1)
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+            raise RnnkitError(f"--{name.replace('_', '-')} must be an integer >= {lo}, got {v!r}")
+
+
 def shown(text: str, limit: int = 60) -> str:
     """``repr(text)`` for a message, cut to about ``limit`` characters (a long input is named by
     its start and its length, not echoed whole)."""

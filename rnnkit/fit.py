@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from .checkpoint import rng_from_json, rng_state_to_json
-from .errors import RnnkitError
+from .errors import RnnkitError, check_ints
 from .optim import clip_grad_norm, clip_grad_value, make_optimizer
 from .parallel import SERIAL, Comm, rank_generators
 from .rundir import RunDir
@@ -109,10 +109,7 @@ class FitConfig:
     )
 
     def validate(self) -> FitConfig:
-        for name in ("epochs", "eval_every", "log_every"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise RnnkitError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
+        check_ints(self, ("epochs", "eval_every", "log_every"))
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise RnnkitError(f"--seed must be an integer >= 0, got {self.seed!r}")
         if self.lr_decay is not None and not (

@@ -43,10 +43,15 @@ def cell_names() -> list[str]:
     return list(CELLS)
 
 
-def make_cell(name: str, hidden_size: int, **options) -> Cell:
+def check_cell(name: str) -> None:
+    """RnnkitError unless ``name`` is a registered cell."""
     _register_builtins()
     if name not in CELLS:
         raise RnnkitError(f"unknown cell {name!r}; choose one of {', '.join(CELLS)}")
+
+
+def make_cell(name: str, hidden_size: int, **options) -> Cell:
+    check_cell(name)
     return CELLS[name](hidden_size, **options)
 
 
@@ -67,9 +72,7 @@ def make_recurrent(
     **options,
 ) -> RecurrentLayer:
     """A recurrent layer of any registered cell; RNN, LSTM and GRU with PyTorch's names."""
-    _register_builtins()
-    if cell not in CELLS:
-        raise RnnkitError(f"unknown cell {cell!r}; choose one of {', '.join(CELLS)}")
+    check_cell(cell)
     common: dict[str, Any] = dict(
         num_layers=num_layers,
         bias=bias,

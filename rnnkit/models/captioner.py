@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import RnnkitError
+from ..errors import RnnkitError, check_ints
 from ..fit import StepOut
 from ..functional import as_dtype, check_ids, lengths_to_mask, softmax_cross_entropy
 from ..layers.dense import Embedding, Linear
-from ..layers.registry import cell_names, make_recurrent
+from ..layers.registry import check_cell, make_recurrent
 from ..layers.stepper import Stepper
 from ..module import Module
 
@@ -72,25 +72,22 @@ class CaptionerConfig:
             raise RnnkitError(
                 f"--condition must be one of {', '.join(CONDITIONS)}, got {self.condition!r}"
             )
-        for name in (
-            "image_size",
-            "encoder_size",
-            "vector_size",
-            "embed_size",
-            "hidden_size",
-            "num_layers",
-        ):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise RnnkitError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
+        check_ints(
+            self,
+            (
+                "image_size",
+                "encoder_size",
+                "vector_size",
+                "embed_size",
+                "hidden_size",
+                "num_layers",
+            ),
+        )
         if self.vocab_size < 3:
             raise RnnkitError(
                 f"vocabulary of {self.vocab_size} words: a captioner needs at least 3"
             )
-        if self.cell not in cell_names():
-            raise RnnkitError(
-                f"unknown cell {self.cell!r}; choose one of {', '.join(cell_names())}"
-            )
+        check_cell(self.cell)
         as_dtype(self.dtype)
         return self
 

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import RnnkitError
+from ..errors import RnnkitError, check_ints
 from ..fit import StepOut
 from ..functional import as_dtype, check_ids, check_lengths, softmax, softmax_cross_entropy
 from ..layers.dense import Embedding, Linear
-from ..layers.registry import cell_names, make_recurrent
+from ..layers.registry import check_cell, make_recurrent
 from ..module import Module
 from .lm import check_fits_in_memory
 
@@ -73,14 +73,8 @@ class ClassifierConfig:
                 "a classifier reads either token ids (vocab_size > 0) or feature "
                 "vectors (input_size > 0), not both or neither"
             )
-        for name in ("embed_size", "hidden_size", "num_layers"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise RnnkitError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
-        if self.cell not in cell_names():
-            raise RnnkitError(
-                f"unknown cell {self.cell!r}; choose one of {', '.join(cell_names())}"
-            )
+        check_ints(self, ("embed_size", "hidden_size", "num_layers"))
+        check_cell(self.cell)
         as_dtype(self.dtype)
         D, H = (2 if self.bidirectional else 1), self.hidden_size
         n_in = self.embed_size if self.vocab_size else self.input_size

@@ -29,12 +29,12 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import RnnkitError
+from ..errors import RnnkitError, check_ints
 from ..fit import StepOut
 from ..functional import as_dtype, check_ids, check_lengths, lengths_to_mask, softmax_cross_entropy
 from ..layers.base import reverse_index
 from ..layers.dense import Embedding, Linear
-from ..layers.registry import cell_names, make_recurrent
+from ..layers.registry import check_cell, make_recurrent
 from ..module import Module
 from .lm import check_fits_in_memory
 
@@ -83,14 +83,8 @@ class ClozeConfig:
             raise RnnkitError(
                 f"--direction must be one of {', '.join(DIRECTIONS)}, got {self.direction!r}"
             )
-        for name in ("embed_size", "hidden_size", "num_layers"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise RnnkitError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
-        if self.cell not in cell_names():
-            raise RnnkitError(
-                f"unknown cell {self.cell!r}; choose one of {', '.join(cell_names())}"
-            )
+        check_ints(self, ("embed_size", "hidden_size", "num_layers"))
+        check_cell(self.cell)
         as_dtype(self.dtype)
         V, D, H, K = self.vocab_size, self.embed_size, self.hidden_size, self.sides
         rec = sum(4 * H * ((D if k == 0 else H) + H + 2) for k in range(self.num_layers)) * K

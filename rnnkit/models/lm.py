@@ -19,11 +19,11 @@ from types import MappingProxyType
 
 import numpy as np
 
-from ..errors import RnnkitError
+from ..errors import RnnkitError, check_ints
 from ..fit import StepOut
 from ..functional import as_dtype, check_ids, lengths_to_mask, softmax_cross_entropy
 from ..layers.dense import Embedding, Linear
-from ..layers.registry import cell_names, make_recurrent
+from ..layers.registry import check_cell, make_recurrent
 from ..layers.stepper import Stepper
 from ..module import Module
 
@@ -72,14 +72,8 @@ class LMConfig:
             raise RnnkitError(
                 f"vocabulary of {self.vocab_size} token(s): a language model needs at least 2"
             )
-        for name in ("embed_size", "hidden_size", "num_layers"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise RnnkitError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
-        if self.cell not in cell_names():
-            raise RnnkitError(
-                f"unknown cell {self.cell!r}; choose one of {', '.join(cell_names())}"
-            )
+        check_ints(self, ("embed_size", "hidden_size", "num_layers"))
+        check_cell(self.cell)
         if not (isinstance(self.embed_init_std, (int, float)) and self.embed_init_std > 0):
             raise RnnkitError(f"--embed-init-std must be > 0, got {self.embed_init_std!r}")
         as_dtype(self.dtype)

@@ -37,11 +37,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..errors import RnnkitError
+from ..errors import RnnkitError, check_ints
 from ..fit import StepOut
 from ..functional import as_dtype, check_ids, lengths_to_mask, softmax_cross_entropy
 from ..layers.dense import Embedding, Linear
-from ..layers.registry import cell_names, make_recurrent
+from ..layers.registry import check_cell, make_recurrent
 from ..layers.stepper import Stepper
 from ..module import Module
 
@@ -100,10 +100,7 @@ class Seq2SeqConfig:
                 raise RnnkitError(f"{name} must be >= 2, got {getattr(self, name)}")
         if self.form not in FORMS:
             raise RnnkitError(f"--form must be one of {', '.join(FORMS)}, got {self.form!r}")
-        for name in ("hidden_size", "num_layers", "out_len"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise RnnkitError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
+        check_ints(self, ("hidden_size", "num_layers", "out_len"))
         if self.embed_size is not None and (
             isinstance(self.embed_size, bool)
             or not isinstance(self.embed_size, int)
@@ -112,10 +109,7 @@ class Seq2SeqConfig:
             raise RnnkitError(
                 f"--embed-size must be an integer >= 1 or none, got {self.embed_size!r}"
             )
-        if self.cell not in cell_names():
-            raise RnnkitError(
-                f"unknown cell {self.cell!r}; choose one of {', '.join(cell_names())}"
-            )
+        check_cell(self.cell)
         if not 0 <= self.go_id < self.tgt_vocab:
             raise RnnkitError(f"go_id {self.go_id} is not a target token id")
         if self.eos_id is not None and not 0 <= self.eos_id < self.tgt_vocab:

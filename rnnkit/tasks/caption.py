@@ -34,7 +34,7 @@ from ..data.shapes import (
     resize_nearest,
     split_pairs,
 )
-from ..errors import RnnkitError
+from ..errors import RnnkitError, check_ints
 from ..models.captioner import Captioner, CaptionerConfig
 from . import register_task
 from .base import Task
@@ -58,10 +58,7 @@ class CaptionConfig:
     seed: int = field(default=0, metadata={"cli": False})
 
     def validate(self) -> CaptionConfig:
-        for name in ("image_size", "n_train", "n_valid", "batch_size"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise RnnkitError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
+        check_ints(self, ("image_size", "n_train", "n_valid", "batch_size"))
         if self.image_size < 16:
             raise RnnkitError(f"--image-size must be >= 16, got {self.image_size}")
         if not isinstance(self.noise, (int, float)) or not 0 <= self.noise <= 0.5:

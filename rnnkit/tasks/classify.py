@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..data import Vocab, load_text, pad_batch, tokenize_chars, tokenize_words, train_valid_split
-from ..errors import RnnkitError, shown
+from ..errors import RnnkitError, check_ints, shown
 from ..models.classifier import ClassifierConfig, SequenceClassifier
 from . import register_task
 from .base import Task
@@ -58,10 +58,7 @@ class ClassifyDataConfig:
     def validate(self) -> ClassifyDataConfig:
         if self.level not in ("word", "char"):
             raise RnnkitError(f"--level must be 'word' or 'char', got {self.level!r}")
-        for name in ("batch_size", "vocab_size"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise RnnkitError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
+        check_ints(self, ("batch_size", "vocab_size"))
         if self.vocab_size < 3:
             raise RnnkitError(
                 f"--vocab-size must be >= 3 (<pad>, <unk> and a token), got {self.vocab_size}"

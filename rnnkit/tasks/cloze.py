@@ -30,7 +30,7 @@ from ..data import (
     tokenize_words,
     train_valid_split,
 )
-from ..errors import RnnkitError, shown
+from ..errors import RnnkitError, check_ints, shown
 from ..functional import softmax
 from ..models.cloze import ClozeConfig, ClozeModel
 from . import register_task
@@ -62,10 +62,7 @@ class ClozeDataConfig:
     corpus_hash: str | None = field(default=None, metadata={"cli": False})
 
     def validate(self) -> ClozeDataConfig:
-        for name in ("batch_size", "vocab_size"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise RnnkitError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
+        check_ints(self, ("batch_size", "vocab_size"))
         if self.vocab_size < 6:
             raise RnnkitError(
                 f"--vocab-size must be >= 6 (4 special tokens and 2 words), got {self.vocab_size}"

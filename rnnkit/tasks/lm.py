@@ -31,7 +31,7 @@ from ..data import (
     train_valid_split,
 )
 from ..data.formats import read_sentences
-from ..errors import RnnkitError, shown
+from ..errors import RnnkitError, check_ints, shown
 from ..models.lm import LanguageModel, LMConfig
 from . import register_task
 from .base import Task, perplexity_metrics
@@ -122,10 +122,7 @@ class LMDataConfig:
     def validate(self) -> LMDataConfig:
         if self.level not in ("word", "char"):
             raise RnnkitError(f"--level must be 'word' or 'char', got {self.level!r}")
-        for name in ("batch_size", "bptt", "vocab_size"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise RnnkitError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
+        check_ints(self, ("batch_size", "bptt", "vocab_size"))
         need = 2 if self.level == "char" else 5  # real tokens + <unk> (+ <pad>, <s>, </s>)
         if self.vocab_size < need:
             raise RnnkitError(

@@ -32,12 +32,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..data.synthetic import adding_problem, copy_baseline, copy_memory, remember_first
-from ..errors import RnnkitError
+from ..errors import RnnkitError, check_ints
 from ..fit import StepOut
 from ..functional import as_dtype, softmax_cross_entropy
 from ..layers import time_cells  # noqa: F401  (registers leaky-fixed, skip and clockwork)
 from ..layers.dense import Linear
-from ..layers.registry import cell_names, make_recurrent
+from ..layers.registry import check_cell, make_recurrent
 from ..module import Module
 from . import register_task
 from .base import Task
@@ -77,14 +77,8 @@ class MemoryModelConfig:
     seed: int = field(default=0, metadata={"cli": False})
 
     def validate(self) -> MemoryModelConfig:
-        if self.cell not in cell_names():
-            raise RnnkitError(
-                f"unknown cell {self.cell!r}; choose one of {', '.join(cell_names())}"
-            )
-        for name in ("hidden_size", "num_layers", "input_size", "output_size"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise RnnkitError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
+        check_cell(self.cell)
+        check_ints(self, ("hidden_size", "num_layers", "input_size", "output_size"))
         if self.head not in ("last", "every") or self.loss not in ("mse", "ce"):
             raise RnnkitError(f"bad head/loss {self.head!r}/{self.loss!r}")
         if not (isinstance(self.tau_max, (int, float)) and self.tau_max >= 1):
@@ -169,14 +163,6 @@ class SequenceModel(Module):
 
 
 # -- task configurations ------------------------------------------------------------------------
-def _check_ints(cfg, names: tuple, minimum: dict) -> None:
-    for name in names:
-        v = getattr(cfg, name)
-        lo = minimum.get(name, 1)
-        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-            raise RnnkitError(f"--{name.replace('_', '-')} must be an integer >= {lo}, got {v!r}")
-
-
 @dataclass
 class AddingConfig:
     length: int = field(default=50, metadata={"help": "T, steps per sequence (the lag)"})
@@ -223,7 +209,7 @@ class MemoryTask(Task):
 
     def __init__(self, cfg, state=None, load_data: bool = True):
         super().__init__(cfg)
-        _check_ints(
+        check_ints(
             cfg,
             ("length", "train_size", "valid_size", "batch_size") + self._extra_ints,
             {"length": self.min_length, "symbols": 2, "classes": 2},

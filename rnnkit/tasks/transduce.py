@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..data.transduce import PROBLEMS, make_sequences, padded_batches, parse_digits
-from ..errors import RnnkitError
+from ..errors import RnnkitError, check_ints
 from ..fit import StepOut
 from ..functional import lengths_to_mask, softmax_cross_entropy
-from ..layers.registry import cell_names
+from ..layers.registry import check_cell
 from ..models.lm import LanguageModel, LMConfig
 from ..models.output_rnn import OutputRNN, ScheduledSampling, sequence_counts
 from ..module import Module
@@ -56,10 +56,7 @@ class TransduceConfig:
             raise RnnkitError(
                 f"--problem must be one of {', '.join(PROBLEMS)}, got {self.problem!r}"
             )
-        for name in ("n_train", "n_valid", "min_len", "max_len", "batch_size"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise RnnkitError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
+        check_ints(self, ("n_train", "n_valid", "min_len", "max_len", "batch_size"))
         if self.min_len > self.max_len:
             raise RnnkitError(f"--min-len {self.min_len} exceeds --max-len {self.max_len}")
         return self
@@ -106,14 +103,8 @@ class TransduceModelConfig:
     def validate(self) -> TransduceModelConfig:
         if self.model not in ("output", "hidden"):
             raise RnnkitError(f"--model must be 'output' or 'hidden', got {self.model!r}")
-        for name in ("hidden_size", "embed_size", "ss_ramp"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise RnnkitError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
-        if self.cell not in cell_names():
-            raise RnnkitError(
-                f"unknown cell {self.cell!r}; choose one of {', '.join(cell_names())}"
-            )
+        check_ints(self, ("hidden_size", "embed_size", "ss_ramp"))
+        check_cell(self.cell)
         p = self.scheduled_sampling
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
             raise RnnkitError(f"--scheduled-sampling must lie in [0, 1], got {p!r}")

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ..errors import RnnkitError
+from ..errors import RnnkitError, check_ints
 from ..fit import StepOut
 from ..functional import softmax_cross_entropy
 from ..trees import (
@@ -116,10 +116,9 @@ class TreeDataConfig:
     dev_hash: str | None = field(default=None, metadata={"cli": False})
 
     def validate(self) -> TreeDataConfig:
-        for name in ("min_count", "arith_train", "arith_valid", "arith_depth", "arith_test_depth"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise RnnkitError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
+        check_ints(
+            self, ("min_count", "arith_train", "arith_valid", "arith_depth", "arith_test_depth")
+        )
         b = self.batch_size
         if b is not None and (isinstance(b, bool) or not isinstance(b, int) or b < 1):
             raise RnnkitError(f"--batch-size must be an integer >= 1, got {b!r}")
