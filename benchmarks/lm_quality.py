@@ -52,8 +52,9 @@ def build_task(a):
     return LMTask(cfg)
 
 
-def torch_init(task, a) -> dict:
-    """The initial weights PyTorch's side draws for this seed, under rnnkit's names."""
+def torch_modules(task, a):
+    """PyTorch's model for this seed, each part with its default initialisation:
+    (embedding, recurrent layer, output layer)."""
     import torch
 
     torch.manual_seed(a.seed)
@@ -62,7 +63,12 @@ def torch_init(task, a) -> dict:
     rnn = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[a.cell](
         a.embed, a.hidden
     )
-    out = torch.nn.Linear(a.hidden, V)
+    return emb, rnn, torch.nn.Linear(a.hidden, V)
+
+
+def torch_init(task, a) -> dict:
+    """The initial weights PyTorch's side draws for this seed, under rnnkit's names."""
+    emb, rnn, out = torch_modules(task, a)
     named = {"embed.weight": emb.weight, "out.weight": out.weight, "out.bias": out.bias}
     named.update({"rnn." + k: v for k, v in rnn.named_parameters()})
     return {k: v.detach().numpy().copy() for k, v in named.items()}
@@ -107,13 +113,8 @@ def rnnkit_side(task, a):
 def torch_side(task, a):
     import torch
 
-    torch.manual_seed(a.seed)
     V = len(task.vocab)
-    emb = torch.nn.Embedding(V, a.embed)
-    rnn = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[a.cell](
-        a.embed, a.hidden
-    )
-    out = torch.nn.Linear(a.hidden, V)
+    emb, rnn, out = torch_modules(task, a)
     ps = list(emb.parameters()) + list(rnn.parameters()) + list(out.parameters())
     opt = torch.optim.Adam(ps, lr=a.lr)
     state = {"h": None}
