@@ -4,9 +4,25 @@ The CLI catches :class:`RnnkitError` (and ``OSError``) and prints a one-line mes
 traceback. It subclasses ``ValueError`` so that library users can catch it the usual way.
 """
 
+import os
+
 
 class RnnkitError(ValueError):
     """Bad input: a wrong shape, dtype, file, token or setting. The message names the problem."""
+
+
+def check_memory(need: float, what: str, advice: str) -> None:
+    """A one-line error, before allocating, when ``need`` bytes exceed this machine's memory:
+    "out of memory: <what>, about N GiB, more than this machine's M GiB; <advice>"."""
+    try:
+        avail = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return
+    if need > avail:
+        raise RnnkitError(
+            f"out of memory: {what}, about {need / 2**30:,.1f} GiB, more than this machine's "
+            f"{avail / 2**30:.1f} GiB; {advice}"
+        )
 
 
 def check_ints(cfg, names, minimum: dict | None = None) -> None:

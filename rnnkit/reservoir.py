@@ -56,12 +56,11 @@ Arrays are time-major: one series is (T, I) in and (T, O) out; B series are (T, 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import numpy as np
 
-from .errors import RnnkitError
+from .errors import RnnkitError, check_memory
 from .layers.dense import linear_forward
 from .module import Module
 
@@ -285,17 +284,12 @@ def _check_reservoir_fits(units: int, connectivity: float) -> None:
     """A one-line error, before drawing, for a reservoir that cannot fit in memory: drawing W
     takes about 48 bytes per nonzero (positions, values, sorting)."""
     nnz = connectivity * units * units
-    need = 48 * nnz
-    try:
-        avail = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
-        return
-    if need > avail:
-        raise RnnkitError(
-            f"out of memory: {units:,} units at connectivity {connectivity:g} make "
-            f"{nnz:,.0f} recurrent weights, about {need / 2**30:,.0f} GiB to draw, more than this "
-            f"machine's {avail / 2**30:.1f} GiB; lower units or connectivity"
-        )
+    check_memory(
+        48 * nnz,
+        f"{units:,} units at connectivity {connectivity:g} make {nnz:,.0f} recurrent weights "
+        f"to draw",
+        "lower units or connectivity",
+    )
 
 
 class ESN(Module):

@@ -13,13 +13,12 @@ recurrent layer), ``out.weight`` (V, H), ``out.bias`` (V,); each array has one o
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import numpy as np
 
-from ..errors import RnnkitError, check_ints
+from ..errors import RnnkitError, check_ints, check_memory
 from ..fit import StepOut
 from ..functional import as_dtype, check_ids, lengths_to_mask, softmax_cross_entropy
 from ..layers.dense import Embedding, Linear
@@ -91,17 +90,11 @@ class LMConfig:
 def check_fits_in_memory(n_params: int, itemsize: int, factor: int = 6) -> None:
     """A one-line error, before allocating, for sizes that cannot fit (parameters, gradients and
     optimizer state take about ``factor`` times the parameters)."""
-    need = n_params * itemsize * factor
-    try:
-        avail = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
-        return
-    if need > avail:
-        raise RnnkitError(
-            f"out of memory: the model has {n_params:,} parameters: with gradients and optimizer "
-            f"state about {need / 2**30:.1f} GiB, more than this machine's "
-            f"{avail / 2**30:.1f} GiB; choose smaller sizes"
-        )
+    check_memory(
+        n_params * itemsize * factor,
+        f"the model has {n_params:,} parameters: with gradients and optimizer state",
+        "choose smaller sizes",
+    )
 
 
 class LanguageModel(Module):
