@@ -37,3 +37,10 @@ def test_deterministic_and_written_for_classify(tmp_path, examples, capsys):
 def test_unknown_package_is_a_clear_error():
     with pytest.raises(RnnkitError, match="no standard-library package 'nosuchpkg'"):
         topic_examples(("email", "nosuchpkg"))
+
+
+def test_unwritable_output_is_a_one_line_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--out", str(tmp_path / "no" / "such" / "t.tsv"), "--packages", "http"])
+    assert exc.value.code == 2
+    assert "cannot write" in capsys.readouterr().err

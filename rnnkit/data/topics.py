@@ -85,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         n = write_topics(a.out, packages)
     except RnnkitError as exc:
         ap.exit(2, f"rnnkit: error: {exc}\n")
+    except OSError as exc:
+        ap.exit(2, f"rnnkit: error: cannot write {a.out}: {exc.strerror}\n")
     print(f"wrote {n} examples of {len(packages)} packages to {a.out}")
 
 
