@@ -47,8 +47,8 @@ def _worker(args) -> None:
     import numpy as np
     from threadpoolctl import threadpool_limits
 
-    from rnnkit.fit import StepOut
     from rnnkit.models.lm import LMConfig
+    from rnnkit.models.protocol import StepOut
     from rnnkit.optim import clip_grad_norm, make_optimizer
     from rnnkit.parallel import world
     from rnnkit.tasks.lm import LMDataConfig, LMTask

@@ -36,6 +36,7 @@ import numpy as np
 
 from .checkpoint import rng_from_json, rng_state_to_json
 from .errors import RnnkitError, check_ints
+from .models.protocol import StepOut
 from .optim import clip_grad_norm, clip_grad_value, make_optimizer
 from .parallel import SERIAL, Comm, rank_generators
 from .rundir import RunDir
@@ -45,17 +46,6 @@ class TrainingStopped(RnnkitError):
     """Training could not go on (a NaN/inf loss); the message names the last good checkpoint."""
 
     collective = True  # decided on the summed loss and gradients: every rank raises it at once
-
-
-@dataclass
-class StepOut:
-    """What a model returns for one batch: sums, not means."""
-
-    loss_sum: float
-    count: int
-    grads: dict | None = None  # dotted name -> gradient of loss_sum
-    carry: Any = None  # state handed to the next batch (streams), else None
-    extra: dict = field(default_factory=dict)  # summable counts for metrics (correct, total...)
 
 
 @dataclass

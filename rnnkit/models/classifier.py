@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import RnnkitError, check_ints
-from ..fit import StepOut
 from ..functional import as_dtype, check_ids, check_lengths, softmax, softmax_cross_entropy
 from ..layers.dense import Embedding, Linear
 from ..layers.registry import check_cell, make_recurrent
 from ..module import Module
 from .lm import check_fits_in_memory
+from .protocol import StepOut
 
 
 @dataclass

@@ -30,13 +30,13 @@ from typing import Any
 import numpy as np
 
 from ..errors import RnnkitError, check_ints
-from ..fit import StepOut
 from ..functional import as_dtype, check_ids, check_lengths, lengths_to_mask, softmax_cross_entropy
 from ..layers.base import reverse_index
 from ..layers.dense import Embedding, Linear
 from ..layers.registry import check_cell, make_recurrent
 from ..module import Module
 from .lm import check_fits_in_memory
+from .protocol import StepOut
 
 DIRECTIONS = ("both", "forward")
 

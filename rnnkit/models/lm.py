@@ -19,12 +19,12 @@ from types import MappingProxyType
 import numpy as np
 
 from ..errors import RnnkitError, check_ints, check_memory
-from ..fit import StepOut
 from ..functional import as_dtype, check_ids, lengths_to_mask, softmax_cross_entropy
 from ..layers.dense import Embedding, Linear
 from ..layers.registry import check_cell, make_recurrent
 from ..layers.stepper import Stepper
 from ..module import Module
+from .protocol import StepOut
 
 
 @dataclass

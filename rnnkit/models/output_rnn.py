@@ -38,7 +38,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import RnnkitError
-from ..fit import StepOut
 from ..functional import (
     as_dtype,
     check_ids,
@@ -47,6 +46,7 @@ from ..functional import (
     softmax_cross_entropy,
 )
 from ..module import Module
+from .protocol import StepOut
 
 
 @dataclass

@@ -21,11 +21,11 @@ import numpy as np
 
 from ..data.transduce import PROBLEMS, make_sequences, padded_batches, parse_digits
 from ..errors import RnnkitError, check_ints
-from ..fit import StepOut
 from ..functional import lengths_to_mask, softmax_cross_entropy
 from ..layers.registry import check_cell
 from ..models.lm import LanguageModel, LMConfig
 from ..models.output_rnn import OutputRNN, ScheduledSampling, sequence_counts
+from ..models.protocol import StepOut
 from ..module import Module
 from . import register_task
 from .base import Task

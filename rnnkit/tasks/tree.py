@@ -30,8 +30,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..errors import RnnkitError, check_ints
-from ..fit import StepOut
 from ..functional import softmax_cross_entropy
+from ..models.protocol import StepOut
 from ..trees import (
     TreeBatch,
     TreeConfig,
@@ -223,7 +223,7 @@ class TreeTaskModel(TreeModel):
     """:class:`~rnnkit.trees.TreeModel` in the training loop's protocol: ``config`` is the task's
     :class:`TreeModelConfig` (completed), ``loss_and_grads`` / ``evaluate`` take a batch
     (:class:`TreeItems`, or what TreeModel takes) and a ``carry`` (unused) and return a
-    :class:`~rnnkit.fit.StepOut`; ``evaluate`` adds root accuracy counts by depth
+    :class:`~rnnkit.models.protocol.StepOut`; ``evaluate`` adds root accuracy counts by depth
     (``correct_d{k}``, ``total_d{k}``) when the batch carries depths."""
 
     def __init__(self, config: TreeModelConfig, vocab: TreeVocab | None = None) -> None:
