@@ -464,8 +464,9 @@ def _check_resume_flags(task_cls, a, meta: dict) -> None:
 def _cmd_train(a) -> int:
     from .fit import FitConfig, Interrupted, fit
     from .parallel import world
-    from .rundir import RunDir, config_from, load_model, resume_state
+    from .rundir import RunDir, config_from, resume_state
     from .tasks import get_task
+    from .tasks.runs import load_model
 
     comm = world()  # one process, or the K ranks of mpirun (docs/mpi.md)
     task_cls = get_task(a.task)
@@ -552,7 +553,7 @@ def _cmd_eval(a) -> int:
     from .generate import evaluate_checkpoint
 
     if a.trees is not None:
-        from .rundir import load_model
+        from .tasks.runs import load_model
 
         task, model, _, _ = load_model(a.checkpoint, load_data=False)
         if not hasattr(task, "evaluate_file"):
@@ -578,7 +579,7 @@ def _cmd_eval(a) -> int:
 
 
 def _cmd_predict(a) -> int:
-    from .rundir import load_model
+    from .tasks.runs import load_model
 
     task, model, _, _ = load_model(a.checkpoint, load_data=False)
     inputs = a.inputs or [ln.rstrip("\n") for ln in sys.stdin if ln.strip()]

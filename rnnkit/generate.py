@@ -109,7 +109,7 @@ def generate_text(
     seed: int = 0,
 ) -> list[str]:
     """Samples from the language model saved at ``path`` (a checkpoint or its run folder)."""
-    from .rundir import load_model
+    from .tasks.runs import load_model
 
     task, model, _, _ = load_model(path, load_data=False)
     if task.name != "lm":
@@ -122,7 +122,7 @@ def evaluate_checkpoint(path, corpus: str | None = None, split: str = "valid") -
     training (``split="test"``: its test file); for a language model, ``corpus`` evaluates on a
     whole other file instead (read in the run's format, perplexity per word counting </s>)."""
     from .fit import evaluate_sums
-    from .rundir import load_model
+    from .tasks.runs import load_model
 
     task, model, _, _ = load_model(path, load_data=corpus is None)
     if corpus is not None:

@@ -202,7 +202,7 @@ def profile_run(
 ) -> GradientProfile:
     """Both curves for the checkpoint (or run folder) ``path``: gradients over n held-out
     sequences, Jacobians over the first n_jacobian of them."""
-    from .rundir import load_model
+    from .tasks.runs import load_model
 
     task, model, meta, _ = load_model(path)
     model.eval()

@@ -30,6 +30,7 @@ import numpy as np
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .errors import RnnkitError
+from .training.position import problem as position_problem
 
 FORMAT, VERSION = "rnnkit", 2
 
@@ -225,22 +226,9 @@ def load_run(path) -> tuple[dict, dict]:
         raise _malformed(path, f"unexpected arrays {extra[:3]}")
     pos = meta.get("position")
     if pos is not None:
-        need: dict[str, type] = {
-            "epoch": int,
-            "batch": int,
-            "step": int,
-            "lr": float,
-            "elapsed": float,
-            "epoch_rng": dict,
-        }
-        if not isinstance(pos, dict):
-            raise _malformed(path, "'position' is not a dict")
-        for k, want in need.items():
-            v = pos.get(k)
-            ok = isinstance(v, want) or (want is float and isinstance(v, int))
-            negative = want in (int, float) and isinstance(v, (int, float)) and v < 0
-            if not ok or isinstance(v, bool) or negative:
-                raise _malformed(path, f"position {k!r} is {v!r}")
+        bad = position_problem(pos)
+        if bad:
+            raise _malformed(path, bad)
         if not isinstance(meta.get("optim"), dict):
             raise _malformed(path, "'optim' is missing")
         if not isinstance(meta.get("fit"), dict):
@@ -281,32 +269,3 @@ def config_from(cls, d: dict, what: str, path=""):
         return cls(**d)
     except TypeError as exc:
         raise _malformed(path, f"{what}: {exc}") from None
-
-
-def load_model(path, *, task_overrides: dict | None = None, load_data: bool = True):
-    """(task, model, meta, arrays) from a checkpoint or run folder: the task rebuilt from its
-    stored config and state (its data prepared), the model from its config and parameters."""
-    from .tasks import get_task
-
-    path = Path(path)
-    if path.is_dir():
-        path = path / "checkpoint.npz"
-    meta, arrays = load_run(path)
-    task_cls = get_task(meta["task"])
-    tcfg = config_from(task_cls.Config, meta["task_config"], "task_config", path)
-    for k, v in (task_overrides or {}).items():
-        setattr(tcfg, k, v)
-    mcfg = config_from(task_cls.ModelConfig, meta["model_config"], "model_config", path)
-    # called before the task (and its data) exists: the checks read only their arguments
-    check = task_cls.check_model_config
-    check(task_cls, meta["model_config"], meta["param_shapes"])  # type: ignore[arg-type]
-    t_arrays = {k[len("task/") :]: v for k, v in arrays.items() if k.startswith("task/")}
-    task = task_cls(tcfg, state=(t_arrays, meta.get("task_state") or {}), load_data=load_data)
-    model = task.build_model(mcfg, seed=getattr(mcfg, "seed", 0))
-    params = {k[len("param/") :]: v for k, v in arrays.items() if k.startswith("param/")}
-    model.load_state_dict(params)
-    states = meta.get("module_state") or {}
-    if not isinstance(states, dict):
-        raise _malformed(path, "'module_state' is not a dict")
-    model.load_named_extra_states(states)
-    return task, model, meta, arrays

@@ -1,61 +1,89 @@
-"""Training a language model from Python: ``train_lm(TrainConfig(...))``.
+"""Training a language model from Python in one call: ``train_lm(TrainConfig(...))``.
 
-A thin layer over the one training loop (:func:`rnnkit.fit.fit`) and the language-model task
-(:mod:`rnnkit.tasks.lm`), kept for its flat config:
+A thin wrapper over the one training loop (:func:`rnnkit.fit.fit`) and the language-model task
+(:mod:`rnnkit.tasks.lm`): :class:`TrainConfig` takes, by name, every field of the task's data
+config (:class:`~rnnkit.tasks.lm.LMDataConfig`) and of the training config
+(:class:`~rnnkit.fit.FitConfig`), flat as ``rnnkit train lm`` takes them as flags, and holds them
+as those two configs (nothing is declared twice)::
 
     train_lm(TrainConfig(level="char", epochs=5, out="runs/c"), LMConfig(cell="lstm"))
     train_lm(TrainConfig(out="runs/c"), resume=True)        # continues exactly
+    train_lm(TrainConfig(level="char", epochs=1, out=None))  # in memory: no file is written
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from .errors import RnnkitError
-from .fit import FitConfig, FitResult, TrainingStopped, fit, plot_metrics  # noqa: F401
+from .fit import FitConfig, FitResult, TrainingStopped, evaluate_sums, fit
 from .models.lm import LanguageModel, LMConfig
-from .rundir import RunDir, load_model, resume_state
+from .rundir import RunDir, resume_state
 from .tasks.lm import LMDataConfig, LMTask
+from .tasks.runs import load_model
 
-_DATA = {f.name for f in fields(LMDataConfig)} - {"seed", "corpus_hash"}
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "TrainingStopped",
+    "Data",
+    "prepare_data",
+    "evaluate",
+    "load_lm",
+    "train_lm",
+]
+
+_DATA = {f.name for f in fields(LMDataConfig)} - {"corpus_hash"}
 _FIT = {f.name for f in fields(FitConfig)}
 
 
-@dataclass
+@dataclass(init=False)
 class TrainConfig:
-    """Data and training settings of a language model in one flat dataclass."""
+    """The data and training settings of a language model, given flat.
 
-    level: str = "word"  # word | char
-    corpus: str | None = None  # a UTF-8 text file; None: the embedded corpus
-    lower: bool = True  # word level: lower-case before tokenising
-    vocab_size: int = 4000  # cap, special tokens included
-    max_sentences: int | None = None  # word level: use at most this many sentences
-    valid_fraction: float = 0.1
-    batch_size: int = 32
-    bptt: int = 64  # char level: chunk length (state carried across chunks, no gradient)
-    bptt_truncate: int | None = None  # gradient from each output flows back at most k steps
-    optimizer: str = "adam"  # sgd | adagrad | rmsprop | adam
-    lr: float = 3e-3
-    clip_norm: float | None = 5.0
-    clip_value: float | None = None
-    epochs: int = 20
-    time_budget: float | None = None  # seconds; stop (and checkpoint) when spent
-    eval_every: int = 1  # epochs
-    halve_lr: bool = True  # halve the learning rate when the held-out loss went up
-    seed: int = 0
-    out: str = "runs/lm"
-    progress: bool | None = None  # None: a bar only when stderr is a terminal
+    ``TrainConfig(**options)`` takes any field of :class:`~rnnkit.tasks.lm.LMDataConfig` and of
+    :class:`~rnnkit.fit.FitConfig` by name (``seed`` sets both), plus ``out`` (the run folder;
+    None: train in memory) and ``progress`` (None: a bar only when stderr is a terminal); they are
+    kept as ``data`` and ``fit``, and read back flat too (``cfg.epochs``). ``dataclasses.replace``
+    works with the flat names: ``replace(cfg, epochs=4)``."""
+
+    data: LMDataConfig
+    fit: FitConfig
+    out: str | None
+    progress: bool | None
+
+    def __init__(
+        self,
+        data: LMDataConfig | None = None,
+        fit: FitConfig | None = None,
+        out: str | None = "runs/lm",
+        progress: bool | None = None,
+        **options: Any,
+    ):
+        unknown = sorted(set(options) - _DATA - _FIT)
+        if unknown:
+            raise RnnkitError(f"TrainConfig has no option {unknown[0]!r}")
+        pick = lambda names: {k: v for k, v in options.items() if k in names}  # noqa: E731
+        self.data = replace(data or LMDataConfig(), **pick(_DATA))
+        self.fit = replace(fit or FitConfig(), **pick(_FIT))
+        self.out, self.progress = out, progress
+
+    def __getattr__(self, name: str) -> Any:
+        for part in ("data", "fit"):
+            cfg = self.__dict__.get(part)
+            if cfg is not None and name in {f.name for f in fields(cfg)}:
+                return getattr(cfg, name)
+        raise AttributeError(f"TrainConfig has no option {name!r}")
 
     def validate(self) -> TrainConfig:
-        self.split()
+        self.data.validate()
+        self.fit.validate()
         return self
 
     def split(self) -> tuple[LMDataConfig, FitConfig]:
-        d = asdict(self)
-        data = LMDataConfig(**{k: d[k] for k in _DATA if k in d}, seed=self.seed).validate()
-        fitc = FitConfig(**{k: d[k] for k in _FIT if k in d}).validate()
-        return data, fitc
+        """(data, fit) configs, validated copies."""
+        return replace(self.data).validate(), replace(self.fit).validate()
 
 
 @dataclass
@@ -66,10 +94,26 @@ class TrainResult:
     steps: int
     epochs_done: float
     history: list = field(default_factory=list)
-    checkpoint: str = ""
+    checkpoint: str = ""  # "" when trained in memory
     stopped_by: str = "epochs"  # epochs | time_budget
     best: dict | None = None  # the evaluation row of the lowest held-out loss (in best.npz)
     best_checkpoint: str = ""
+
+    @classmethod
+    def of(cls, res: FitResult) -> TrainResult:
+        m = res.metrics
+        return cls(
+            valid_nll=m["loss"],
+            perplexity=m["ppl"],
+            bits_per_token=m["bits"],
+            steps=res.steps,
+            epochs_done=res.epochs_done,
+            history=res.history,
+            checkpoint=res.checkpoint,
+            stopped_by=res.stopped_by,
+            best=res.best,
+            best_checkpoint=res.best_checkpoint,
+        )
 
 
 @dataclass
@@ -77,29 +121,20 @@ class Data:
     vocab: Any  # a Vocab
     train: Any  # word: list of (n,) id arrays; char: (N,) id stream
     valid: Any
+    task: LMTask  # the task that read them (its batches, its evaluation)
 
 
 def prepare_data(cfg: TrainConfig, vocab=None) -> Data:
-    """The corpus read, split and encoded as the LM task does it."""
+    """The corpus read, split and encoded by the LM task (``vocab``: use this vocabulary)."""
     data, _ = cfg.split()
     task = LMTask(data, None if vocab is None else ({}, {"vocab": vocab.itos}))
-    return Data(task.vocab, task.train, task.valid)
+    return Data(task.vocab, task.train, task.valid, task)
 
 
 def evaluate(model: LanguageModel, cfg: TrainConfig, data: Data) -> tuple[float, int]:
-    """(nll_sum, n_tokens) on the held-out part; the char stream is read as one sequence."""
-    total, count, state = 0.0, 0, None
-    task = LMTask.__new__(LMTask)
-    task.cfg, task.vocab, task.train, task.valid = (
-        cfg.split()[0],
-        data.vocab,
-        data.train,
-        data.valid,
-    )
-    for inp, tgt, lengths in task.batches("valid", None):
-        nll, n, s = model.nll(inp, tgt, lengths, state)
-        total, count = total + nll, count + n
-        state = s if cfg.level == "char" else None
+    """(nll_sum, n_tokens) on the held-out part (the char stream read as one sequence), as the
+    training loop evaluates it; ``cfg`` is the config ``data`` was prepared with."""
+    total, count, _ = evaluate_sums(data.task, model, "valid")
     return total, count
 
 
@@ -112,17 +147,27 @@ def load_lm(path) -> tuple[LanguageModel, object, dict, dict]:
 
 
 def train_lm(
-    cfg: TrainConfig,
+    cfg: TrainConfig | None = None,
     model_cfg: LMConfig | None = None,
     *,
     resume: bool = False,
     overwrite: bool = True,
     log=print,
+    **options: Any,
 ) -> TrainResult:
-    """Train (or resume) a language model; write checkpoint.npz, metrics.jsonl and loss.png in
-    ``cfg.out``. With ``resume`` the checkpoint's model and data settings are used; the fit
-    settings (epochs, time budget, ...) come from ``cfg``."""
+    """Train (or resume) a language model; write checkpoint.npz, best.npz, metrics.jsonl and
+    loss.png in ``cfg.out`` (None: in memory, nothing written). ``options`` are TrainConfig
+    options applied over ``cfg``. With ``resume`` the checkpoint's model and data settings are
+    used; the fit settings (epochs, time budget, ...) come from ``cfg``. Ctrl-C or SIGTERM save the
+    position and raise :class:`rnnkit.fit.Interrupted`; a NaN loss raises TrainingStopped."""
+    cfg = replace(cfg, **options) if cfg is not None else TrainConfig(**options)
     data_cfg, fit_cfg = cfg.split()
+    if cfg.out is None:
+        if resume:
+            raise RnnkitError("resume needs a run folder (out), not an in-memory run")
+        task = LMTask(data_cfg)
+        model = task.build_model(model_cfg or LMConfig(), seed=fit_cfg.seed)
+        return TrainResult.of(fit(task, model, fit_cfg, None, log=log, progress=cfg.progress))
     with RunDir(cfg.out).open(resume=resume, overwrite=overwrite) as run:
         if resume:
             task, model, meta, arrays = load_model(run.checkpoint)
@@ -131,19 +176,5 @@ def train_lm(
             task = LMTask(data_cfg)
             model = task.build_model(model_cfg or LMConfig(), seed=fit_cfg.seed)
             rs = None
-        res: FitResult = fit(
-            task, model, fit_cfg, run, resume_state=rs, log=log, progress=cfg.progress
-        )
-    m = res.metrics
-    return TrainResult(
-        valid_nll=m["loss"],
-        perplexity=m["ppl"],
-        bits_per_token=m["bits"],
-        steps=res.steps,
-        epochs_done=res.epochs_done,
-        history=res.history,
-        checkpoint=res.checkpoint,
-        stopped_by=res.stopped_by,
-        best=res.best,
-        best_checkpoint=res.best_checkpoint,
-    )
+        res = fit(task, model, fit_cfg, run, resume_state=rs, log=log, progress=cfg.progress)
+    return TrainResult.of(res)

@@ -247,7 +247,7 @@ def test_caption_training_beats_chance_and_predicts_png(tmp_path):
     for p, line in zip(files, lines):
         path, text = line.split("\t")
         assert path == str(p) and all(v is not None for v in parse_caption(text).values()), line
-    from rnnkit.rundir import load_model
+    from rnnkit.tasks.runs import load_model
 
     _, model, _, _ = load_model(out, load_data=False)
     direct = model.greedy(resize_nearest(read_png(files[0]), 24)[None])

@@ -12,9 +12,9 @@ from rnnkit.errors import RnnkitError
 from rnnkit.gradcheck import gradcheck
 from rnnkit.layers import cell_names
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
-from rnnkit.rundir import load_model
 from rnnkit.tasks import task_names
 from rnnkit.tasks.classify import parse_digit_input, read_labelled
+from rnnkit.tasks.runs import load_model
 
 task_names()  # load every task module: the cells they register are offered by the CLI too
 

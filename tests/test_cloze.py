@@ -10,8 +10,8 @@ from conftest import run_cli
 from rnnkit.gradcheck import gradcheck
 from rnnkit.layers import cell_names
 from rnnkit.models.cloze import ClozeConfig, ClozeModel
-from rnnkit.rundir import load_model
 from rnnkit.tasks import task_names
+from rnnkit.tasks.runs import load_model
 
 task_names()  # load every task module: the cells they register are offered by the CLI too
 

@@ -15,9 +15,10 @@ from conftest import run_cli
 from rnnkit.data.synthetic import adding_problem, copy_memory
 from rnnkit.gradcheck import gradcheck
 from rnnkit.inspect_grads import add_parser, gradient_norms, jacobian_norms, run, step_jacobians
-from rnnkit.rundir import load_model, save_run
+from rnnkit.rundir import save_run
 from rnnkit.tasks import get_task
 from rnnkit.tasks.memory import MemoryModelConfig, SequenceModel
+from rnnkit.tasks.runs import load_model
 
 _run = run_cli  # rnnkit.cli.main in process (tests/conftest.py)
 

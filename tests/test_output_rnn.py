@@ -216,7 +216,7 @@ def test_scheduled_sampling_trains_and_resumes_exactly(tmp_path):
         ]
     )
     assert code == 0, se
-    from rnnkit.rundir import load_model
+    from rnnkit.tasks.runs import load_model
 
     _, a, _, _ = load_model(full)
     _, b, _, _ = load_model(half)

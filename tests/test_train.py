@@ -12,7 +12,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-import rnnkit.fit as fit_mod
+import rnnkit.training.evaluation as evaluation_mod
+import rnnkit.training.plots as plots_mod
+import rnnkit.training.progress as progress_mod
 from rnnkit.data import default_corpus_text, unigram_entropy_bits
 from rnnkit.models.lm import LanguageModel, LMConfig
 from rnnkit.train import TrainConfig, TrainingStopped, evaluate, load_lm, prepare_data, train_lm
@@ -90,7 +92,7 @@ def _assert_same_params(a: dict, b: dict) -> None:
 def _no_plot(monkeypatch):
     """Drawing loss.png costs ~0.5 s per evaluation; only the char_run fixture (module scope, set up
     before this patch) and the plot test draw it."""
-    monkeypatch.setattr(fit_mod, "plot_metrics", lambda *a, **k: True)
+    monkeypatch.setattr(plots_mod, "plot_metrics", lambda *a, **k: True)
 
 
 # ------------------------------------------------------------------------------- learning
@@ -236,7 +238,7 @@ def test_resume_after_interrupt_between_steps_is_exact(tmp_path, char_corpus, mo
             pass
 
     part = _char_cfg(tmp_path / "part", char_corpus, epochs=2)
-    monkeypatch.setattr(fit_mod, "progress_bar", lambda *a: Bar())
+    monkeypatch.setattr(progress_mod, "progress_bar", lambda *a: Bar())
     with pytest.raises(KeyboardInterrupt):
         train_lm(part, _small_model(), **QUIET)
     monkeypatch.undo()
@@ -330,7 +332,7 @@ def test_sgd_lr_halved_when_held_out_loss_goes_up(tmp_path, monkeypatch, halve):
     def fake_evaluate(task, model, split="valid", comm=None):
         return task.summarize(next(losses) * 100.0, 100, {})
 
-    monkeypatch.setattr(fit_mod, "evaluate", fake_evaluate)
+    monkeypatch.setattr(evaluation_mod, "evaluate", fake_evaluate)
     cfg = _word_cfg(tmp_path, epochs=4, optimizer="sgd", lr=0.5, halve_lr=halve)
     res = train_lm(cfg, _small_model(), **QUIET)
     rows = _eval_rows(tmp_path)
@@ -352,7 +354,7 @@ def test_sgd_lr_halved_when_held_out_loss_goes_up(tmp_path, monkeypatch, halve):
 
 
 def test_best_npz_holds_the_model_of_the_lowest_held_out_loss(tmp_path, monkeypatch):
-    from rnnkit.rundir import load_model
+    from rnnkit.tasks.runs import load_model
 
     losses, seen = iter([2.0, 1.5, 1.8, 1.6]), []
 
@@ -360,7 +362,7 @@ def test_best_npz_holds_the_model_of_the_lowest_held_out_loss(tmp_path, monkeypa
         seen.append({k: v.copy() for k, v in model.params.items()})
         return task.summarize(next(losses) * 100.0, 100, {})
 
-    monkeypatch.setattr(fit_mod, "evaluate", fake_evaluate)
+    monkeypatch.setattr(evaluation_mod, "evaluate", fake_evaluate)
     res = train_lm(_word_cfg(tmp_path, epochs=4), _small_model(), **QUIET)
     assert [r.get("best") for r in _eval_rows(tmp_path)] == [True, True, None, None]
     assert res.best is not None and res.best["epoch"] == 2 and res.best["valid_loss"] == 1.5
@@ -427,7 +429,7 @@ def test_time_budget_eval_leaves_the_schedule_alone(tmp_path, monkeypatch):
     losses = iter([2.0, 3.0, 4.0])
 
     monkeypatch.setattr(
-        fit_mod, "evaluate", lambda t, m, *a: t.summarize(next(losses) * 100.0, 100, {})
+        evaluation_mod, "evaluate", lambda t, m, *a: t.summarize(next(losses) * 100.0, 100, {})
     )
     cfg = _word_cfg(tmp_path, epochs=2, optimizer="sgd", lr=0.5)
     train_lm(cfg, _small_model(), **QUIET)  # evals 2.0, 3.0: lr 0.5 -> 0.25
@@ -460,7 +462,7 @@ def test_interrupt_during_epoch_end_evaluation_resumes_at_that_evaluation(tmp_pa
     kw = dict(optimizer="sgd", lr=5.0, clip_norm=None, epochs=3)
     full = train_lm(_word_cfg(tmp_path / "full", **kw), _small_model(), **QUIET)
     calls = {"n": 0}
-    real = fit_mod.evaluate
+    real = evaluation_mod.evaluate
 
     def flaky(*a):
         calls["n"] += 1
@@ -468,11 +470,11 @@ def test_interrupt_during_epoch_end_evaluation_resumes_at_that_evaluation(tmp_pa
             raise KeyboardInterrupt
         return real(*a)
 
-    monkeypatch.setattr(fit_mod, "evaluate", flaky)
+    monkeypatch.setattr(evaluation_mod, "evaluate", flaky)
     cfg = _word_cfg(tmp_path / "part", **kw)
     with pytest.raises(KeyboardInterrupt):
         train_lm(cfg, _small_model(), **QUIET)
-    monkeypatch.setattr(fit_mod, "evaluate", real)
+    monkeypatch.setattr(evaluation_mod, "evaluate", real)
     resumed = train_lm(cfg, resume=True, **QUIET)
     assert [r["valid_loss"] for r in _eval_rows(tmp_path / "part")] == [
         r["valid_loss"] for r in _eval_rows(tmp_path / "full")
