@@ -30,29 +30,15 @@ from typing import Any
 
 from .parallel import SERIAL, Comm
 from .rundir import RunDir
-from .training.config import FitConfig, FitResult, TrainingStopped
-from .training.evaluation import evaluate, evaluate_sums
-from .training.interrupts import DeferredInterrupt, Interrupted, Stop
-from .training.plots import plot_metrics
-from .training.progress import progress_bar
-from .training.protocol import Model, TrainTask
-from .training.trainer import Trainer
 
-__all__ = [
-    "fit",
-    "FitConfig",
-    "FitResult",
-    "TrainingStopped",
-    "Interrupted",
-    "Trainer",
-    "Stop",
-    "DeferredInterrupt",
-    "evaluate",
-    "evaluate_sums",
-    "plot_metrics",
-    "progress_bar",
-    "config_dict",
-]
+# the names programs import from here (the trainer's parts live in rnnkit.training)
+from .training.config import FitConfig, FitResult, TrainingStopped  # noqa: F401
+from .training.evaluation import evaluate, evaluate_sums  # noqa: F401
+from .training.interrupts import DeferredInterrupt, Interrupted, Stop  # noqa: F401
+from .training.plots import plot_metrics  # noqa: F401
+from .training.progress import progress_bar  # noqa: F401
+from .training.protocol import Model, TrainTask
+from .training.trainer import Trainer  # noqa: F401
 
 
 def fit(

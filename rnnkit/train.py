@@ -17,22 +17,11 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from .errors import RnnkitError
-from .fit import FitConfig, FitResult, TrainingStopped, evaluate_sums, fit
+from .fit import FitConfig, FitResult, TrainingStopped, evaluate_sums, fit  # noqa: F401
 from .models.lm import LanguageModel, LMConfig
 from .rundir import RunDir, resume_state
 from .tasks.lm import LMDataConfig, LMTask
 from .tasks.runs import load_model
-
-__all__ = [
-    "TrainConfig",
-    "TrainResult",
-    "TrainingStopped",
-    "Data",
-    "prepare_data",
-    "evaluate",
-    "load_lm",
-    "train_lm",
-]
 
 _DATA = {f.name for f in fields(LMDataConfig)} - {"corpus_hash"}
 _FIT = {f.name for f in fields(FitConfig)}
