@@ -24,7 +24,7 @@ from rnnkit.tasks.base import Task
 from rnnkit.training import evaluation, gradients, schedule
 from rnnkit.training.interrupts import DeferredInterrupt, Stop
 from rnnkit.training.position import Position, problem
-from rnnkit.training.protocol import TrainTask
+from rnnkit.training.protocol import SavedModel, TrainTask
 from rnnkit.training.trainer import Trainer
 
 
@@ -89,6 +89,13 @@ def _trainer(**cfg: Any) -> Trainer:
 
 def test_the_parts_meet_the_protocols():
     assert isinstance(Line(), TrainTask) and isinstance(Linear(LinearConfig()), Model)
+    assert isinstance(Linear(LinearConfig()), SavedModel)
+    from rnnkit.models.lm import LMConfig
+    from rnnkit.tasks.lm import LMDataConfig, LMTask
+
+    task = LMTask(LMDataConfig(max_sentences=30, vocab_size=50))
+    assert isinstance(task, TrainTask)
+    assert isinstance(task.build_model(LMConfig(embed_size=4, hidden_size=4)), SavedModel)
 
 
 # ------------------------------------------------------------------------------- lr schedule

@@ -4,7 +4,8 @@ A task (``rnnkit.tasks``) gives the batches of a split as an indexable sequence 
 inside an epoch is an index), says whether its recurrent state crosses batches, turns summed values
 into metrics and says what it must save; under ``mpirun`` it also cuts a global batch and a carried
 state into the ranks' shares. ``rnnkit.tasks.base.Task`` implements all of it (the sharding by
-default). The model contract is :class:`rnnkit.models.protocol.Model`.
+default). The model contract is :class:`rnnkit.models.protocol.Model`; a model trained into a run
+folder is also a :class:`SavedModel` (``rnnkit.Module`` subclasses with a ``config`` are).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 
 from ..models.protocol import Model, StepOut
 
-__all__ = ["TrainTask", "Model", "StepOut"]
+__all__ = ["TrainTask", "SavedModel", "Model", "StepOut"]
 
 
 @runtime_checkable
@@ -52,3 +53,13 @@ class TrainTask(Protocol):
     def join_carry(self, parts: list) -> Any:
         """The whole carried state from the ranks' parts in rank order (for the checkpoint)."""
         ...
+
+
+@runtime_checkable
+class SavedModel(Model, Protocol):
+    """A model a checkpoint can hold: its config dataclass (``model_config``) and the state of
+    its modules besides the parameters (dropout generators: ``module_state``)."""
+
+    config: Any
+
+    def named_extra_states(self) -> dict: ...

@@ -46,7 +46,8 @@ class Record(Protocol):
 
 
 class FolderRecord:
-    """A run folder; on ranks other than 0 (``write`` False) nothing is written or read."""
+    """A run folder; on ranks other than 0 (``write`` False) nothing is written or read. The
+    model must be a :class:`~rnnkit.training.protocol.SavedModel`."""
 
     def __init__(self, run: RunDir, write: bool = True):
         self.run, self.write = run, write
