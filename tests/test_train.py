@@ -533,3 +533,52 @@ def test_resume_with_dropout_is_exact(tmp_path):
     assert resumed.valid_nll == full.valid_nll
     meta = json.loads(np.load(tmp_path / "part" / "checkpoint.npz")["__meta__"].tobytes())
     assert "dropout_rng" in meta["module_state"]["rnn"]
+
+
+# ------------------------------------------------------------------------------- the wrapper
+def test_train_config_takes_every_data_and_fit_option_once():
+    """TrainConfig declares no field of its own besides out and progress: every LMDataConfig and
+    FitConfig option is accepted by name and lands in that config (seed in both)."""
+    from dataclasses import fields
+
+    from rnnkit.fit import FitConfig
+    from rnnkit.tasks.lm import LMDataConfig
+
+    fit_vals = dict(
+        optimizer="sgd", lr=0.5, weight_decay=0.1, clip_norm=2.0, clip_value=0.3, epochs=7,
+        time_budget=9.0, eval_every=2, halve_lr=False, lr_decay=0.9, lr_decay_start=3, seed=4,
+        log_every=11,
+    )  # fmt: skip
+    assert set(fit_vals) == {f.name for f in fields(FitConfig)}
+    cfg = TrainConfig(level="char", bptt=16, batching="stream", out=None, **fit_vals)
+    assert {k: getattr(cfg.fit, k) for k in fit_vals} == fit_vals
+    assert (cfg.data.level, cfg.data.bptt, cfg.data.batching, cfg.data.seed) == (
+        "char",
+        16,
+        "stream",
+        4,
+    )
+    assert cfg.epochs == 7 and cfg.bptt == 16 and cfg.out is None  # read back flat
+    assert {f.name for f in fields(TrainConfig)} == {"data", "fit", "out", "progress"}
+    every_data = {f.name: getattr(LMDataConfig(), f.name) for f in fields(LMDataConfig)}
+    del every_data["corpus_hash"]  # set by the task, not an option
+    assert TrainConfig(**every_data).data == LMDataConfig()
+    again = replace(cfg, epochs=3, level="word")
+    assert again.fit.epochs == 3 and again.data.level == "word" and cfg.fit.epochs == 7
+    with pytest.raises(Exception, match="no option 'hidden_size'"):
+        TrainConfig(hidden_size=3)
+
+
+def test_train_lm_options_as_keywords(tmp_path):
+    """train_lm(cfg, model_cfg, **options): options over cfg (here the lr decay, which the old
+    flat config could not set) reach the loop."""
+    res = train_lm(
+        _word_cfg(tmp_path, epochs=2),
+        _small_model(),
+        optimizer="sgd",
+        lr=0.5,
+        lr_decay=0.5,
+        halve_lr=False,
+        **QUIET,
+    )
+    assert [r["lr"] for r in res.history] == [0.5, 0.25]
