@@ -379,3 +379,43 @@ def test_train_lm_in_memory(tmp_path, monkeypatch):
     )
     r = train_lm(cfg, LMConfig(embed_size=8, hidden_size=8), log=lambda *a: None)
     assert os.listdir(tmp_path) == [] and r.checkpoint == "" and math.isfinite(r.bits_per_token)
+
+
+# ------------------------------------------------------------------------------- imports
+def test_the_training_layer_imports_only_downward():
+    """rnnkit/training/*, fit, rundir and parallel import nothing of the tasks or the application
+    (imports inside functions counted); the training package does not import rundir or fit (they
+    import it), so there is no cycle between them."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "rnnkit"
+    files = [
+        *sorted((root / "training").glob("*.py")),
+        *(root / f for f in ("fit.py", "rundir.py", "parallel.py")),
+    ]
+    bad = []
+    for p in files:
+        pkg = "rnnkit.training" if p.parent.name == "training" else "rnnkit"
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                base = pkg.rsplit(".", node.level - 1)[0] if node.level else ""
+                names = [
+                    f"{base}.{node.module}"
+                    if node.level and node.module
+                    else base or node.module or ""
+                ]
+                names += [f"{names[0]}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            for n in names:
+                up = ("rnnkit.tasks", "rnnkit.train", "rnnkit.cli", "rnnkit.app", "rnnkit.__main__")
+                if n.startswith(up) and (
+                    n == "rnnkit.train" or not n.startswith("rnnkit.training")
+                ):
+                    bad.append(f"{p.name}: {n}")
+                if pkg == "rnnkit.training" and n.startswith(("rnnkit.rundir", "rnnkit.fit")):
+                    bad.append(f"{p.name}: {n}")
+    assert not bad, bad

@@ -1,16 +1,43 @@
-"""Where a run's outputs go: a run folder (:class:`FolderRecord` over a
-:class:`~rnnkit.rundir.RunDir`: ``checkpoint.npz``, ``best.npz``, ``metrics.jsonl``,
+"""Where a run's outputs go: a run folder (:class:`FolderRecord` over a :class:`RunFolder`, which
+:class:`rnnkit.rundir.RunDir` is: ``checkpoint.npz``, ``best.npz``, ``metrics.jsonl``,
 ``loss.png``; rank 0 alone writes) or memory (:class:`MemoryRecord`: no file is written; the
-rows, the last position and the best model's parameters are kept in the object)."""
+rows, the last position and the best model's parameters are kept in the object).
+
+The training package does not import :mod:`rnnkit.rundir` (which reads positions with
+:mod:`~rnnkit.training.position`): it names what it needs of a run folder in :class:`RunFolder`.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Protocol
 
-from ..rundir import RunDir
 from . import plots
 from .config import FitConfig
 from .protocol import Model, TrainTask
+
+
+class RunFolder(Protocol):
+    """The run folder as the trainer uses it (:class:`rnnkit.rundir.RunDir`)."""
+
+    checkpoint: Path
+    best: Path
+    metrics: Path
+    png: Path
+
+    def log(self, row: dict) -> None: ...
+
+    def reset_metrics(self) -> None: ...
+
+    def trim_metrics(self, n_lines: int) -> None: ...
+
+    def save(self, model, task, *, fit_cfg=None, position=None, optim=None, carry=None) -> None: ...
+
+    def save_best(self, model, task, *, fit_cfg=None) -> None: ...
+
+    def last_eval(self) -> dict | None: ...
+
+    def best_eval(self) -> dict | None: ...
 
 
 class Record(Protocol):
@@ -49,7 +76,7 @@ class FolderRecord:
     """A run folder; on ranks other than 0 (``write`` False) nothing is written or read. The
     model must be a :class:`~rnnkit.training.protocol.SavedModel`."""
 
-    def __init__(self, run: RunDir, write: bool = True):
+    def __init__(self, run: RunFolder, write: bool = True):
         self.run, self.write = run, write
         self.checkpoint, self.best_path = str(run.checkpoint), str(run.best)
 

@@ -22,7 +22,6 @@ from ..checkpoint import rng_from_json, rng_state_to_json
 from ..errors import RnnkitError
 from ..optim import Optimizer, make_optimizer
 from ..parallel import SERIAL, Comm, rank_generators
-from ..rundir import RunDir
 from . import evaluation, gradients, schedule
 from .config import FitConfig, FitResult
 from .interrupts import DeferredInterrupt, HardStop, Stop
@@ -30,7 +29,7 @@ from .metrics import eval_line, eval_row, row_metrics, train_row
 from .position import Position
 from .progress import EpochBar
 from .protocol import Model, StepOut, TrainTask
-from .record import FolderRecord, MemoryRecord, Record
+from .record import FolderRecord, MemoryRecord, Record, RunFolder
 
 
 class Clock:
@@ -69,7 +68,7 @@ class Trainer:
         task: TrainTask,
         model: Model,
         cfg: FitConfig,
-        run: RunDir | None = None,
+        run: RunFolder | None = None,
         comm: Comm = SERIAL,
         *,
         resume_state: dict | None = None,
