@@ -13,7 +13,7 @@ as those two configs (nothing is declared twice)::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from .errors import RnnkitError
@@ -75,34 +75,25 @@ class TrainConfig:
         return replace(self.data).validate(), replace(self.fit).validate()
 
 
-@dataclass
-class TrainResult:
-    valid_nll: float  # average negative log-likelihood per token (nats)
-    perplexity: float
-    bits_per_token: float
-    steps: int
-    epochs_done: float
-    history: list = field(default_factory=list)
-    checkpoint: str = ""  # "" when trained in memory
-    stopped_by: str = "epochs"  # epochs | time_budget
-    best: dict | None = None  # the evaluation row of the lowest held-out loss (in best.npz)
-    best_checkpoint: str = ""
+class TrainResult(FitResult):
+    """A language model's :class:`~rnnkit.fit.FitResult`, its held-out metrics also by name."""
 
     @classmethod
     def of(cls, res: FitResult) -> TrainResult:
-        m = res.metrics
-        return cls(
-            valid_nll=m["loss"],
-            perplexity=m["ppl"],
-            bits_per_token=m["bits"],
-            steps=res.steps,
-            epochs_done=res.epochs_done,
-            history=res.history,
-            checkpoint=res.checkpoint,
-            stopped_by=res.stopped_by,
-            best=res.best,
-            best_checkpoint=res.best_checkpoint,
-        )
+        return cls(**vars(res))
+
+    @property
+    def valid_nll(self) -> float:
+        """Average negative log-likelihood per token (nats)."""
+        return self.metrics["loss"]
+
+    @property
+    def perplexity(self) -> float:
+        return self.metrics["ppl"]
+
+    @property
+    def bits_per_token(self) -> float:
+        return self.metrics["bits"]
 
 
 @dataclass

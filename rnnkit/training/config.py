@@ -104,7 +104,8 @@ class FitConfig:
 class FitResult:
     """What a training run ended with. ``stopped_by`` is ``epochs``, ``time_budget``,
     ``interrupted`` (Ctrl-C) or ``terminated`` (SIGTERM); ``checkpoint`` and ``best_checkpoint``
-    are empty when training ran in memory (no run folder)."""
+    are empty when training ran in memory (no run folder); ``metrics`` is empty when a signal
+    stopped the run before its first evaluation."""
 
     metrics: dict  # the last evaluation's metrics (task-specific keys, "loss" always)
     steps: int
