@@ -30,7 +30,7 @@ from ..data.addition import (
 )
 from ..errors import RnnkitError
 from ..models.seq2seq import Seq2SeqConfig
-from . import register_task
+from .registry import register_task
 from .seq2seq import PairTask
 
 GO_TOKEN = "<go>"

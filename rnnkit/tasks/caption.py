@@ -36,8 +36,8 @@ from ..data.shapes import (
 )
 from ..errors import RnnkitError, check_ints
 from ..models.captioner import Captioner, CaptionerConfig
-from . import register_task
 from .base import Task
+from .registry import register_task
 
 
 @dataclass

@@ -24,9 +24,9 @@ import numpy as np
 from ..data import Vocab, load_text, pad_batch, tokenize_chars, tokenize_words, train_valid_split
 from ..errors import RnnkitError, check_ints, shown
 from ..models.classifier import ClassifierConfig, SequenceClassifier
-from . import register_task
 from .base import Task
 from .lm import text_hash
+from .registry import register_task
 
 DIGIT_STEPS, DIGIT_PIXELS, DIGIT_MAX = 8, 8, 16.0  # 8 rows of 8 pixels valued 0..16
 

@@ -33,10 +33,10 @@ from ..data import (
 from ..errors import RnnkitError, check_ints, shown
 from ..functional import softmax
 from ..models.cloze import ClozeConfig, ClozeModel
-from . import register_task
 from .base import Task
 from .classify import _batch_order
 from .lm import text_hash
+from .registry import register_task
 
 BLANK = re.compile(r"_{3,}")  # "___" (three or more underscores) marks the blank
 

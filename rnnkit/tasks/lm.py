@@ -33,8 +33,8 @@ from ..data import (
 from ..data.formats import read_sentences
 from ..errors import RnnkitError, check_ints, shown
 from ..models.lm import LanguageModel, LMConfig
-from . import register_task
 from .base import Task, perplexity_metrics
+from .registry import register_task
 
 
 @dataclass

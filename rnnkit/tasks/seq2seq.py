@@ -27,8 +27,8 @@ import numpy as np
 from ..data.addition import read_pairs
 from ..errors import RnnkitError, shown
 from ..models.seq2seq import Batch, Seq2Seq, Seq2SeqConfig
-from . import register_task
 from .base import Task
+from .registry import register_task
 
 PAD, UNK, GO, EOS = "<pad>", "<unk>", "<s>", "</s>"
 

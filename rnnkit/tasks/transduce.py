@@ -27,8 +27,8 @@ from ..models.lm import LanguageModel, LMConfig
 from ..models.output_rnn import OutputRNN, ScheduledSampling, sequence_counts
 from ..models.protocol import StepOut
 from ..module import Module
-from . import register_task
 from .base import Task
+from .registry import register_task
 
 BASE = 10
 

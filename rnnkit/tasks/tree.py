@@ -51,8 +51,8 @@ from ..trees.arith import combine
 from ..trees.arith import evaluate as arith_value
 from ..trees.batch import FlatTree
 from ..trees.tree import Tree
-from . import register_task
 from .base import Task
+from .registry import register_task
 
 __all__ = [
     "TreeDataConfig",
