@@ -6,8 +6,8 @@
 * ``--model output``: :class:`~rnnkit.models.output_rnn.OutputRNN`, trained with teacher forcing
   (optionally scheduled sampling), evaluated FREE-RUNNING: its own greedy outputs are fed back.
 * ``--model hidden``: embedding + any registered cell + linear output on every step
-  (:class:`HiddenTagger`); its outputs are never fed back, so free-running and teacher-forced
-  evaluation coincide.
+  (:class:`rnnkit.models.tagger.HiddenTagger`); its outputs are never fed back, so free-running
+  and teacher-forced evaluation coincide.
 
 Held-out metrics: ``accuracy`` (per step) and ``exact`` (whole sequence), free-running;
 ``tf_accuracy``: per step with the previous TARGETS fed (teacher forcing).
@@ -21,12 +21,9 @@ import numpy as np
 
 from ..data.transduce import PROBLEMS, make_sequences, padded_batches, parse_digits
 from ..errors import RnnkitError, check_ints
-from ..functional import lengths_to_mask, softmax_cross_entropy
 from ..layers.registry import check_cell
-from ..models.lm import LanguageModel, LMConfig
-from ..models.output_rnn import OutputRNN, ScheduledSampling, sequence_counts
-from ..models.protocol import StepOut
-from ..module import Module
+from ..models.output_rnn import OutputRNN, ScheduledSampling
+from ..models.tagger import HiddenTagger
 from .base import Task
 from .registry import register_task
 
@@ -109,54 +106,6 @@ class TransduceModelConfig:
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
             raise RnnkitError(f"--scheduled-sampling must lie in [0, 1], got {p!r}")
         return self
-
-
-class HiddenTagger(Module):
-    """x(t) -> embedding -> recurrent layer (h(t-1) -> h(t)) -> o(t) = c + V h(t) at every step.
-
-    A :class:`~rnnkit.models.lm.LanguageModel` (child ``lm``) whose targets are the task's outputs
-    instead of the next input; inputs and outputs share the id range [0, vocab_size)."""
-
-    def __init__(
-        self,
-        vocab_size: int,
-        embed_size: int,
-        hidden_size: int,
-        cell: str = "rnn",
-        seed: int = 0,
-        dtype: str = "float32",
-    ):
-        super().__init__()
-        self.lm = LanguageModel(
-            LMConfig(
-                vocab_size=vocab_size,
-                embed_size=embed_size,
-                hidden_size=hidden_size,
-                cell=cell,
-                seed=seed,
-                dtype=dtype,
-            )
-        )
-
-    def loss_and_grads(self, batch, carry=None) -> StepOut:
-        r = self.lm.loss_and_grads(batch)
-        return StepOut(r.loss_sum, r.count, self.named_grads())
-
-    def evaluate(self, batch, carry=None) -> StepOut:
-        inputs, targets, lengths = batch
-        lm = self.lm
-        y, _ = lm.rnn.forward(lm.embed.forward(inputs), lengths=lengths)
-        logits = lm.out.forward(y)  # (T, B, V)
-        mask = None if lengths is None else lengths_to_mask(lengths, y.shape[0])
-        extra = sequence_counts(logits.argmax(axis=2), targets, lengths)
-        nll, n, _ = softmax_cross_entropy(logits, targets, mask, inplace=True)
-        extra["tf_correct"] = extra["correct"]  # nothing is fed back
-        return StepOut(nll, n, None, extra=extra)
-
-    def predict(self, inputs: np.ndarray) -> np.ndarray:
-        """(T, B) ids -> (T, B) argmax outputs."""
-        y, _ = self.lm.rnn.forward(self.lm.embed.forward(inputs))
-        return self.lm.out.forward(y).argmax(axis=2)
 
 
 @register_task
