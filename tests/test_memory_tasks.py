@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from conftest import run_cli
 
+from rnnkit.app.inspect_grads import add_parser, run
 from rnnkit.data.synthetic import adding_problem, copy_memory
 from rnnkit.gradcheck import gradcheck
-from rnnkit.inspect_grads import add_parser, gradient_norms, jacobian_norms, run, step_jacobians
+from rnnkit.models.gradients import gradient_norms, jacobian_norms, step_jacobians
 from rnnkit.rundir import load_model, save_run
 from rnnkit.tasks import get_task
 from rnnkit.tasks.memory import MemoryModelConfig, SequenceModel

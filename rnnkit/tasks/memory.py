@@ -37,8 +37,36 @@ from ..errors import check_ints
 from ..models.sequence import MemoryModelConfig, SequenceModel
 from .base import Task
 from .registry import register_task
+from .results import Summary
 
 ADDING_BASELINE = 1.0 / 6.0  # MSE of always answering 1 (the mean of U(0,1) + U(0,1))
+
+
+# -- what the tasks report ----------------------------------------------------------------------
+@dataclass
+class AddingExample:
+    """One adding problem: the two marked values, their sum, the model's answer."""
+
+    marked: list[float]
+    target: float
+    answer: float
+
+
+@dataclass
+class CopyExample:
+    """One copy problem: the symbols given at the start and the ones the model recalled."""
+
+    given: list[int]
+    recalled: list[int]
+
+
+@dataclass
+class MemorySummary(Summary):
+    """A memory task's end of training: the task's name and T, held-out examples."""
+
+    task: str = ""
+    length: int = 0
+    examples: list = field(default_factory=list)
 
 
 # -- task configurations ------------------------------------------------------------------------
@@ -138,19 +166,16 @@ class MemoryTask(Task):
     def baseline(self) -> float:
         raise NotImplementedError
 
-    def after_training(self, model, result, out_dir, samples: int = 5, seed: int = 0) -> None:
-        m = result.metrics
-        shown = "  ".join(f"{k} {v:.4g}" for k, v in m.items() if k != "loss")
-        print(
-            f"\nheld-out {self.name} (T={self.cfg.length}): loss {m['loss']:.4g}  {shown}  after "
-            f"{result.steps} steps ({result.stopped_by.replace('_', ' ')}); checkpoint "
-            f"{result.checkpoint}"
-        )
+    def after_training(self, model, result, samples: int = 5, seed: int = 0) -> MemorySummary:
+        """The held-out metrics and ``samples`` held-out examples with the model's answers."""
+        out = MemorySummary(**Summary.of(result), task=self.name, length=self.cfg.length)
         if samples > 0:
-            self.show(model, samples)
+            out.examples = self.examples(model, samples)
+        return out
 
-    def show(self, model, n: int) -> None:
-        """Print n held-out examples with the model's answers."""
+    def examples(self, model, n: int) -> list:
+        """n held-out examples with the model's answers (none by default)."""
+        return []
 
 
 @register_task
@@ -184,12 +209,13 @@ class AddingTask(MemoryTask):
             "relative_loss": mse / ADDING_BASELINE,
         }
 
-    def show(self, model, n):
+    def examples(self, model, n) -> list[AddingExample]:
         x, y = self.valid[0][:, :n], self.valid[1][:n]
         yh = model.out.forward(model.rnn.forward(model.layer_input(x))[0][-1])
-        for b in range(x.shape[1]):
-            marked = " + ".join(f"{v:.3f}" for v in x[x[:, b, 1] == 1, b, 0])
-            print(f"  {marked} = {y[b, 0]:.3f}   model: {float(yh[b, 0]):.3f}")
+        return [
+            AddingExample(x[x[:, b, 1] == 1, b, 0].tolist(), float(y[b, 0]), float(yh[b, 0]))
+            for b in range(x.shape[1])
+        ]
 
 
 @register_task
@@ -215,14 +241,13 @@ class CopyTask(MemoryTask):
         c = self.cfg
         return copy_baseline(c.length, c.symbols, c.recall)
 
-    def show(self, model, n):
+    def examples(self, model, n) -> list[CopyExample]:
         x = self.valid[0][:, :n]
         o = model.out.forward(model.rnn.forward(x)[0])
         r = self.cfg.recall
-        for b in range(x.shape[1]):
-            print(
-                f"  {' '.join(map(str, x[:r, b]))}  ->  {' '.join(map(str, o[-r:, b].argmax(-1)))}"
-            )
+        return [
+            CopyExample(x[:r, b].tolist(), o[-r:, b].argmax(-1).tolist()) for b in range(x.shape[1])
+        ]
 
 
 @register_task

@@ -26,8 +26,18 @@ from ..models.output_rnn import OutputRNN, ScheduledSampling
 from ..models.tagger import HiddenTagger
 from .base import Task
 from .registry import register_task
+from .results import Predictions, PredictOptions, Summary, Transduced
 
 BASE = 10
+
+
+@dataclass
+class TransduceSummary(Summary):
+    """The transduce task's end of training: whether the accuracy is free-running (the output
+    model) or per step (the hidden one), and held-out sequences transduced."""
+
+    free_running: bool = True
+    examples: list[Transduced] = field(default_factory=list)
 
 
 @dataclass
@@ -165,20 +175,14 @@ class TransduceTask(Task):
             "tf_accuracy": extra.get("tf_correct", 0) / tot,
         }
 
-    def after_training(self, model, result, out_dir, samples: int = 5, seed: int = 0) -> None:
-        m = result.metrics
-        how = "free-running" if model.config.model == "output" else "per step"
-        print(
-            f"\nheld-out ({how}): accuracy {m['accuracy']:.3f}, exact sequences {m['exact']:.3f}, "
-            f"teacher-forced accuracy {m['tf_accuracy']:.3f} after {result.steps} steps; "
-            f"checkpoint {result.checkpoint}"
-        )
+    def after_training(self, model, result, samples: int = 5, seed: int = 0) -> TransduceSummary:
+        """Held-out accuracies and the first ``samples`` held-out sequences, transduced."""
+        out = TransduceSummary(**Summary.of(result), free_running=model.config.model == "output")
         if samples > 0 and self.valid is not None:
             xs, ys = self.valid
             for x, y in list(zip(xs, ys))[:samples]:
-                out = self.transduce(model, x)
-                verdict = "ok" if np.array_equal(out, y) else "want " + _digits(y)
-                print(f"  {_digits(x)} -> {_digits(out)}  ({verdict})")
+                out.examples.append(Transduced(x, self.transduce(model, x), y))
+        return out
 
     def transduce(self, model, x: np.ndarray) -> np.ndarray:
         """One input sequence (L,) -> the model's output (L,), free-running for the output model."""
@@ -187,22 +191,15 @@ class TransduceTask(Task):
             return model.run(ids)[0][:, 0]
         return model.predict(ids)[:, 0]
 
-    def predict(self, model, inputs, args) -> int:
+    def predict(self, model, inputs, options: PredictOptions) -> Predictions:
         """For each digit string, the model's output sequence (and the right answer)."""
         if not inputs:
             raise RnnkitError(
                 "give one or more digit sequences, e.g. '3 1 4 1 5' (or lines on stdin)"
             )
         f = PROBLEMS[self.cfg.problem]
+        out = Predictions()
         for text in inputs:
             x = parse_digits(text, BASE)
-            out, want = self.transduce(model, x), f(x, BASE)
-            print(
-                f"{_digits(x)}\t{_digits(out)}\t"
-                + ("ok" if np.array_equal(out, want) else f"want {_digits(want)}")
-            )
-        return 0
-
-
-def _digits(a) -> str:
-    return "".join(str(int(v)) for v in a)
+            out.rows.append(Transduced(x, self.transduce(model, x), f(x, BASE)))
+        return out

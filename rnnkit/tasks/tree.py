@@ -23,7 +23,6 @@ import hashlib
 import math
 import os
 import re
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -51,6 +50,7 @@ from ..trees.batch import FlatTree
 from ..trees.tree import Tree
 from .base import Task
 from .registry import register_task
+from .results import Predictions, PredictOptions, Summary, TreeLabel
 
 __all__ = [
     "TreeDataConfig",
@@ -58,10 +58,20 @@ __all__ = [
     "TreeItems",
     "TreeTaskModel",
     "TreeTask",
+    "TreeSummary",
     "parse_expression",
 ]
 
 _EVAL_BATCH = 256  # trees per held-out batch (joined once, kept)
+
+
+@dataclass
+class TreeSummary(Summary):
+    """The tree task's end of training: the training depths 1..``train_depth`` (arithmetic; the
+    metrics then hold ``root_accuracy_d{k}``), held-out (gold, predicted root label, text)."""
+
+    train_depth: int = 0
+    examples: list[tuple[int | None, int, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -441,34 +451,22 @@ class TreeTask(Task):
         r["unknown_words"] = int((self.vocab.ids(words) == self.vocab.unk_id).sum())
         return r
 
-    # -- what the CLI shows -----------------------------------------------------------------------
-    def after_training(self, model, result, out_dir, samples: int = 5, seed: int = 0) -> None:
-        m = result.metrics
-        extra = f", binary {m['root_binary_accuracy']:.3f}" if "root_binary_accuracy" in m else ""
-        print(
-            f"\nheld-out root accuracy {m['root_accuracy']:.3f} (all nodes {m['all_accuracy']:.3f}"
-            f"{extra}) after {result.steps} steps ({result.stopped_by.replace('_', ' ')}); "
-            f"checkpoint {result.checkpoint}"
-        )
-        depth = {k: v for k, v in m.items() if k.startswith("root_accuracy_d")}
-        if depth:
-            print(
-                "root accuracy by depth (training depths 1.."
-                f"{self.cfg.arith_depth}): "
-                + "  ".join(f"{k[len('root_accuracy_d') :]}: {v:.3f}" for k, v in depth.items())
-            )
+    # -- what a person sees ----------------------------------------------------------------------
+    def after_training(self, model, result, samples: int = 5, seed: int = 0) -> TreeSummary:
+        """Held-out accuracies (by depth on arithmetic) and ``samples`` held-out trees' roots."""
+        out = TreeSummary(**Summary.of(result), train_depth=self.cfg.arith_depth)
         if samples > 0 and self.valid_trees:
             pick = np.random.default_rng(seed).permutation(len(self.valid_trees))[:samples]
             trees = [self.valid_trees[i] for i in pick]
             pred, _ = model.predict(trees)
-            print("held-out examples (gold -> predicted root label):")
             for t, p in zip(trees, pred):
                 text = (
                     " ".join(to_tokens(t, outer=False))
                     if self.cfg.arithmetic
                     else " ".join(t.leaves())
                 )
-                print(f"  {t.label} -> {int(p)}  {text if len(text) <= 100 else text[:97] + '...'}")
+                out.examples.append((t.label, int(p), text))
+        return out
 
     def parse_input(self, text: str) -> tuple[Tree, str | None]:
         """A tree for one ``predict`` input, and a note for stderr (or None): a bracketed tree
@@ -501,38 +499,33 @@ class TreeTask(Task):
         )
         return tree_from_sentence(words, how="balanced"), note
 
-    def predict(self, model, inputs, args) -> int:
-        """For each input: the root label, then every class's probability (and the gold root
-        label when the input has one)."""
+    def _unknown_note(self, words: list[str]) -> str | None:
+        unk = sorted(
+            {
+                w
+                for w, i in zip(words, self.vocab.ids(words))
+                if i == self.vocab.unk_id and w != self.vocab.vocab.itos[0]
+            }
+        )
+        if not unk:
+            return None
+        listed = ", ".join(repr(w) for w in unk[:10]) + (" ..." if len(unk) > 10 else "")
+        return f"note: {len(unk)} unknown word(s) read as <unk>: {listed}"
+
+    def predict(self, model, inputs, options: PredictOptions) -> Predictions:
+        """For each input: the root label, every class's probability, and the gold root label
+        when the input has one."""
         if not inputs:
             raise RnnkitError(
                 "give one or more sentences, trees or expressions (or lines on stdin)"
             )
+        out = Predictions()
         for text in inputs:
             tree, note = self.parse_input(text)
-            if note:
-                print(f"rnnkit: note: {note}", file=sys.stderr)
-            words = tree.leaves()
-            unk = sorted(
-                {
-                    w
-                    for w, i in zip(words, self.vocab.ids(words))
-                    if i == self.vocab.unk_id and w != self.vocab.vocab.itos[0]
-                }
-            )
-            if unk:
-                shown = ", ".join(repr(w) for w in unk[:10]) + (" ..." if len(unk) > 10 else "")
-                print(
-                    f"rnnkit: note: {len(unk)} unknown word(s) read as <unk>: {shown}",
-                    file=sys.stderr,
-                )
+            unknown = self._unknown_note(tree.leaves())
+            out.notes += [f"note: {n}" for n in (note,) if n] + ([unknown] if unknown else [])
             flat = flatten_tree(tree, self.vocab.ids)
             flat = replace(flat, label=np.full_like(flat.label, -1))  # gold labels play no part
             label, p = model.predict([flat])
-            gold = "" if tree.label is None else f"\tgold {tree.label}"
-            print(
-                f"{text}\t{int(label[0])}\t"
-                + " ".join(f"{c}:{q:.3f}" for c, q in enumerate(p[0]))
-                + gold
-            )
-        return 0
+            out.rows.append(TreeLabel(text, int(label[0]), p[0].tolist(), tree.label))
+        return out
