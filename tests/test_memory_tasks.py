@@ -16,9 +16,9 @@ from rnnkit.app.inspect_grads import add_parser, run
 from rnnkit.data.synthetic import adding_problem, copy_memory
 from rnnkit.gradcheck import gradcheck
 from rnnkit.models.gradients import gradient_norms, jacobian_norms, step_jacobians
+from rnnkit.models.sequence import MemoryModelConfig, SequenceModel
 from rnnkit.rundir import load_model, save_run
 from rnnkit.tasks import get_task
-from rnnkit.tasks.memory import MemoryModelConfig, SequenceModel
 
 _run = run_cli  # rnnkit.cli.main in process (tests/conftest.py)
 
