@@ -493,6 +493,12 @@ def test_the_library_neither_prints_nor_parses_arguments():
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
                 if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
                     found.append(f"{path.name}:{node.lineno} print")
-                if isinstance(node, ast.Import) and "argparse" in [a.name for a in node.names]:
+                if isinstance(node, ast.Import):
+                    mods = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom):
+                    mods = [node.module or ""]
+                else:
+                    continue
+                if "argparse" in mods:
                     found.append(f"{path.name}:{node.lineno} import argparse")
     assert not found, found

@@ -53,9 +53,9 @@ def _command(name: str):
 
         return cmd_train
     if name in ("eval", "generate", "predict"):
-        from . import commands
+        from .commands import cmd_eval, cmd_generate, cmd_predict
 
-        return getattr(commands, f"cmd_{name}")
+        return {"eval": cmd_eval, "generate": cmd_generate, "predict": cmd_predict}[name]
     if name == "bench":
         from .memory_bench import run
 

@@ -12,7 +12,8 @@ _CHECKPOINT_HELP = "a checkpoint .npz file or the run folder that holds checkpoi
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import inspect_grads, memory_bench
+    from .inspect_grads import add_parser as add_inspect
+    from .memory_bench import add_parser as add_bench
 
     p = argparse.ArgumentParser(
         prog="rnnkit",
@@ -35,8 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval(sub)
     add_generate(sub)
     add_predict(sub)
-    memory_bench.add_parser(sub)
-    inspect_grads.add_parser(sub)
+    add_bench(sub)
+    add_inspect(sub)
     add_gradcheck(sub)
     return p
 
