@@ -18,6 +18,7 @@ from ..tasks.results import (
     Captioned,
     Decoded,
     NextTokens,
+    PredictionRow,
     Ranked,
     Summary,
     Transduced,
@@ -183,7 +184,7 @@ def summary_lines(s: Summary) -> list[str]:
 
 
 # -- predict ------------------------------------------------------------------------------------
-def prediction_line(row) -> str:
+def prediction_line(row: PredictionRow) -> str:
     """One line of ``predict``'s output."""
     if isinstance(row, NextTokens):
         return f"{row.prompt}\t" + "  ".join(f"{t!r} {p:.3f}" for t, p in row.candidates)

@@ -28,6 +28,7 @@ cell, then a linear layer on the last state (``head="last"``) or on every state
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -66,7 +67,7 @@ class MemorySummary(Summary):
 
     task: str = ""
     length: int = 0
-    examples: list = field(default_factory=list)
+    examples: list[AddingExample | CopyExample] = field(default_factory=list)
 
 
 # -- task configurations ------------------------------------------------------------------------
@@ -170,10 +171,10 @@ class MemoryTask(Task):
         """The held-out metrics and ``samples`` held-out examples with the model's answers."""
         out = MemorySummary(**Summary.of(result), task=self.name, length=self.cfg.length)
         if samples > 0:
-            out.examples = self.examples(model, samples)
+            out.examples = list(self.examples(model, samples))
         return out
 
-    def examples(self, model, n: int) -> list:
+    def examples(self, model, n: int) -> Sequence[AddingExample | CopyExample]:
         """n held-out examples with the model's answers (none by default)."""
         return []
 

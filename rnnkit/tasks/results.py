@@ -25,6 +25,7 @@ __all__ = [
     "Captioned",
     "Decoded",
     "TreeLabel",
+    "PredictionRow",
 ]
 
 
@@ -85,7 +86,7 @@ class Samples:
 class Predictions:
     """The rows of ``predict``, in input order, and what to tell the person beside them."""
 
-    rows: list = field(default_factory=list)
+    rows: list[PredictionRow] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # "note: ...", "warning: ...", "error: ..."
     failed: int = 0  # inputs the model could not take (their row says so); exit status 1
 
@@ -142,3 +143,7 @@ class TreeLabel:
     label: int
     probs: list[float]
     gold: int | None = None
+
+
+# one row of ``predict``, of the task's kind
+PredictionRow = NextTokens | Ranked | Transduced | Captioned | Decoded | TreeLabel
