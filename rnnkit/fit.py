@@ -36,7 +36,7 @@ from .training.config import FitConfig, FitResult, TrainingStopped  # noqa: F401
 from .training.evaluation import evaluate, evaluate_sums  # noqa: F401
 from .training.interrupts import DeferredInterrupt, Interrupted, Stop  # noqa: F401
 from .training.plots import plot_metrics  # noqa: F401
-from .training.progress import progress_bar  # noqa: F401
+from .training.progress import progress_bar, quiet  # noqa: F401
 from .training.protocol import Model, TrainTask
 from .training.trainer import Trainer  # noqa: F401
 
@@ -49,7 +49,7 @@ def fit(
     *,
     resume_state: dict | None = None,
     comm: Comm = SERIAL,
-    log: Callable[[str], Any] = print,
+    log: Callable[[str], Any] = quiet,
     progress: bool | None = None,
 ) -> FitResult:
     """Train ``model`` on ``task``; ``run`` is the (locked) run folder, or None to train in

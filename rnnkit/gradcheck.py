@@ -118,59 +118,13 @@ def _richardson(loss_fn, flat: np.ndarray, i: int, h: float) -> float:
     return (4 * vals[1] - vals[0]) / 3
 
 
-def check_cells(cell: str | None = None, seed: int = 0):
-    """Yield (description, max relative error) for each cell's layer -- on a ragged batch, with and
-    without truncation, w.r.t. inputs, initial state and weights -- and for a language model on it.
-    Used by ``rnnkit gradcheck``; float64 throughout."""
-    from .layers.registry import cell_names, make_recurrent
-    from .models.lm import LanguageModel, LMConfig
-
-    rng = np.random.default_rng(seed)
-    T, B, I, H = 5, 3, 4, 3
-    lengths = np.array([5, 2, 1])
-    for name in cell_names() if cell is None else (cell,):
-        layer = make_recurrent(name, I, H, seed=seed, dtype="float64")
-        x = rng.standard_normal((T, B, I))
-        s0 = tuple(rng.standard_normal((1, B, H)) for _ in range(layer.cell.n_states))
-        h0 = s0 if len(s0) > 1 else s0[0]
-        R = rng.standard_normal((T, B, H))
-        for k in (None, 2):
-
-            def loss(layer=layer, x=x, h0=h0, R=R):
-                y, _ = layer.forward(x, h0, lengths=lengths)
-                return float((y * R).sum())
-
-            loss()
-            dx, dh0 = layer.backward(R, bptt_truncate=k)
-            if k is not None:  # truncated gradients are not the derivative of the loss: compare
-                got = dict(layer.grads)  # with each output's window unrolled by brute force
-                ref = _truncated_reference(layer, x, h0, lengths, R, k)
-                err = max(float(relative_error(got[n], ref[n]).max()) for n in ref)
-                yield f"{name} layer, bptt_truncate={k} vs windows", err
-                continue
-            d0 = dh0 if isinstance(dh0, tuple) else (dh0,)
-            ps = {"x": x, **{f"state0[{i}]": s for i, s in enumerate(s0)}, **dict(layer.params)}
-            gs = {"x": dx, **{f"state0[{i}]": d for i, d in enumerate(d0)}, **layer.grads}
-            yield f"{name} layer, ragged batch, full BPTT", gradcheck(loss, ps, gs).max_rel_error
-        model = LanguageModel(
-            LMConfig(
-                vocab_size=7, embed_size=3, hidden_size=4, cell=name, dtype="float64", seed=seed
-            )
-        )
-        inp, tgt = rng.integers(0, 7, (T, B)), rng.integers(0, 7, (T, B))
-        g = model.loss_and_grads((inp, tgt, lengths)).grads or {}  # of the summed nll
-
-        def nll(model=model, inp=inp, tgt=tgt) -> float:
-            return model.nll(inp, tgt, lengths)[0]
-
-        res = gradcheck(nll, dict(model.params), g)
-        yield f"{name} language model, ragged batch", res.max_rel_error
-
-
 def _truncated_reference(layer, x, h0, lengths, R, k: int) -> dict:
     """Truncated BPTT by brute force: for each sequence b and each of its outputs t, the full
     gradient of that output's loss through the window of steps t-k..t alone, the state entering
-    the window held constant. Summed, this is what ``bptt_truncate=k`` must give."""
+    the window held constant. Summed, this is what ``bptt_truncate=k`` must give.
+
+    ``layer``: anything with ``params``, ``grads``, ``hidden_size``, ``forward(x, state)`` and
+    ``backward(dy)`` as rnnkit's recurrent layers have them (nothing here imports the layers)."""
     total = {n: np.zeros_like(p) for n, p in layer.params.items()}
     states = h0 if isinstance(h0, tuple) else (h0,)
     for b in range(x.shape[1]):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from .errors import RnnkitError
-from .fit import FitConfig, FitResult, TrainingStopped, evaluate_sums, fit  # noqa: F401
+from .fit import FitConfig, FitResult, TrainingStopped, evaluate_sums, fit, quiet  # noqa: F401
 from .models.lm import LanguageModel, LMConfig
 from .rundir import RunDir, resume_state
 from .tasks.lm import LMDataConfig, LMTask
@@ -132,7 +132,7 @@ def train_lm(
     *,
     resume: bool = False,
     overwrite: bool = True,
-    log=print,
+    log=quiet,
     **options: Any,
 ) -> TrainResult:
     """Train (or resume) a language model; write checkpoint.npz, best.npz, metrics.jsonl and

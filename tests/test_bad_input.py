@@ -270,8 +270,8 @@ def test_long_inputs_are_not_echoed_whole(run, capsys):
 
 
 def test_inspect_gradients_ignores_the_training_truncation():
-    from rnnkit.inspect_grads import jacobian_norms
     from rnnkit.layers import RNN
+    from rnnkit.models.gradients import jacobian_norms
 
     layer = RNN(3, 4, dtype="float64", seed=0)
     x = np.random.default_rng(0).standard_normal((5, 2, 3))

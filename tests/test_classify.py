@@ -154,6 +154,18 @@ def test_predict_text_from_a_checkpoint(text_run):
     assert code == 0 and len(text.split("\t")[1].split()) == 4
 
 
+def test_predict_returns_records_and_prints_nothing(text_run, capsys):
+    from rnnkit.tasks.results import PredictOptions, Ranked
+
+    task, model, _, _ = load_model(text_run[0], load_data=False)
+    res = task.predict(model, ["the big cat sat", "a zebra"], PredictOptions(top=2))
+    assert capsys.readouterr() == ("", "")
+    assert [type(r) for r in res.rows] == [Ranked, Ranked] and res.status == 0
+    assert [r.input for r in res.rows] == ["the big cat sat", "a zebra"]
+    assert res.rows[0].candidates[0][0] == "yes" and len(res.rows[0].candidates) == 2
+    assert len(res.notes) == 1 and "zebra" in res.notes[0] and res.notes[0].startswith("note: ")
+
+
 def test_every_cell_and_char_level_train(tmp_path):
     data = tmp_path / "d.tsv"
     data.write_text("pos\tgood fun\nneg\tbad dull\npos\tfun good day\nneg\tdull bad day\n" * 5)

@@ -478,3 +478,27 @@ def test_lm_default_learning_rate_follows_the_level(tmp_path, level, flags, lr):
     assert code == 0, err
     rows = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["lr"] for r in rows if r["kind"] == "eval"] == [lr]
+
+
+def test_the_library_neither_prints_nor_parses_arguments():
+    """Printing and argparse belong to the application (rnnkit/app): the tasks, models and trees
+    return records (rnnkit.tasks.results) that it formats."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "rnnkit"
+    found = []
+    for pkg in ("tasks", "models", "trees"):
+        for path in sorted((root / pkg).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
+                    found.append(f"{path.name}:{node.lineno} print")
+                if isinstance(node, ast.Import):
+                    mods = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom):
+                    mods = [node.module or ""]
+                else:
+                    continue
+                if "argparse" in mods:
+                    found.append(f"{path.name}:{node.lineno} import argparse")
+    assert not found, found

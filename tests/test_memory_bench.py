@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from rnnkit.memory_bench import BenchConfig, _task, add_parser, hidden_for_budget, run
+from rnnkit.app.memory_bench import BenchConfig, _task, add_parser, hidden_for_budget, run
 
 
 def test_quick_bench_writes_json_table_and_plot(tmp_path, capsys):

@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 from conftest import run_cli
 
+from rnnkit.app.inspect_grads import add_parser, run
 from rnnkit.data.synthetic import adding_problem, copy_memory
 from rnnkit.gradcheck import gradcheck
-from rnnkit.inspect_grads import add_parser, gradient_norms, jacobian_norms, run, step_jacobians
+from rnnkit.models.gradients import gradient_norms, jacobian_norms, step_jacobians
+from rnnkit.models.sequence import MemoryModelConfig, SequenceModel
 from rnnkit.rundir import save_run
 from rnnkit.tasks import get_task
-from rnnkit.tasks.memory import MemoryModelConfig, SequenceModel
 from rnnkit.tasks.runs import load_model
 
 _run = run_cli  # rnnkit.cli.main in process (tests/conftest.py)

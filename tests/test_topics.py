@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rnnkit.data.topics import PACKAGES, main, topic_examples
+from rnnkit.app.datafiles import topics_main as main
+from rnnkit.data.topics import PACKAGES, topic_examples
 from rnnkit.errors import RnnkitError
 
 

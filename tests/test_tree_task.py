@@ -11,9 +11,10 @@ import pytest
 from conftest import run_cli
 
 from rnnkit.errors import RnnkitError
+from rnnkit.models.tree import TreeItems, TreeModelConfig
 from rnnkit.rundir import load_run
 from rnnkit.tasks.runs import load_model
-from rnnkit.tasks.tree import TreeDataConfig, TreeItems, TreeModelConfig, TreeTask, parse_expression
+from rnnkit.tasks.tree import TreeDataConfig, TreeTask, parse_expression
 from rnnkit.trees import TreeBatch, arith_trees, arith_vocab, expression_depth, write_trees
 from rnnkit.trees import evaluate as arith_value
 

@@ -21,7 +21,6 @@ Generate a pairs file for ``rnnkit train seq2seq --pairs FILE``:
 
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
 import sys
 from pathlib import Path
@@ -249,34 +248,7 @@ def read_pairs(path) -> list[tuple[str, str]]:
     return out
 
 
-def _main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m rnnkit.data.addition",
-        description="Write generated source<TAB>target pairs.",
-    )
-    p.add_argument("--pairs", required=True, metavar="FILE", help="output file")
-    p.add_argument("--kind", choices=["addition", "reverse", "dates"], default="addition")
-    p.add_argument("-n", type=int, default=20000, help="pairs (default: 20000)")
-    p.add_argument("--digits", type=int, default=3, help="addition: operand digits (default: 3)")
-    p.add_argument("--seed", type=int, default=0)
-    a = p.parse_args(argv)
-    try:
-        if a.kind == "addition":  # no padding: the seq2seq task pads by itself
-            pairs = [
-                (f"{x}+{y}", str(x + y))
-                for x, y in addition_operands(a.n, a.digits, a.seed).tolist()
-            ]
-        elif a.kind == "reverse":
-            pairs = reversal_pairs(a.n, a.seed)
-        else:
-            pairs = date_pairs(a.n, a.seed)
-        write_pairs(a.pairs, pairs)
-    except (RnnkitError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {len(pairs)} {a.kind} pairs to {a.pairs}")
-    return 0
+if __name__ == "__main__":  # python -m rnnkit.data.addition: the command is the application's
+    from rnnkit.app.datafiles import addition_main
 
-
-if __name__ == "__main__":
-    sys.exit(_main())
+    sys.exit(addition_main())

@@ -18,7 +18,6 @@ Write it as ``label<TAB>text`` lines for ``rnnkit train classify --data``::
 
 from __future__ import annotations
 
-import argparse
 import ast
 import sysconfig
 from collections.abc import Sequence
@@ -71,24 +70,7 @@ def write_topics(path: str, packages: Sequence[str] = PACKAGES) -> int:
     return len(rows)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", required=True, help="the label<TAB>text file to write")
-    ap.add_argument(
-        "--packages",
-        default=",".join(PACKAGES),
-        help=f"comma-separated standard-library packages (default: {','.join(PACKAGES)})",
-    )
-    a = ap.parse_args(argv)
-    packages = [p for p in a.packages.split(",") if p]
-    try:
-        n = write_topics(a.out, packages)
-    except RnnkitError as exc:
-        ap.exit(2, f"rnnkit: error: {exc}\n")
-    except OSError as exc:
-        ap.exit(2, f"rnnkit: error: cannot write {a.out}: {exc.strerror}\n")
-    print(f"wrote {n} examples of {len(packages)} packages to {a.out}")
+if __name__ == "__main__":  # python -m rnnkit.data.topics: the command is the application's
+    from rnnkit.app.datafiles import topics_main
 
-
-if __name__ == "__main__":
-    main()
+    topics_main()

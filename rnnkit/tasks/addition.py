@@ -30,7 +30,7 @@ from ..data.addition import (
 )
 from ..errors import RnnkitError
 from ..models.seq2seq import Seq2SeqConfig
-from . import register_task
+from .registry import register_task
 from .seq2seq import PairTask
 
 GO_TOKEN = "<go>"
@@ -115,7 +115,7 @@ class AdditionTask(PairTask):
         q = "".join(self.src_itos[i] for i in data[0][:, col].tolist())
         return (q[::-1] if self.cfg.reverse else q).strip()
 
-    def _encode_input(self, text: str) -> np.ndarray:
+    def _encode_input(self, text: str, notes: list[str]) -> np.ndarray:
         q = "".join(text.split())
         m = _QUESTION.match(q)
         if m is None:

@@ -13,6 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import RnnkitError
+from .results import GenerateOptions, Predictions, PredictOptions, Samples, Summary
+
 
 class Task:
     """Base class. Subclasses set ``name``, ``Config``, ``ModelConfig`` and implement the rest."""
@@ -124,18 +127,16 @@ class Task:
 
         return join_state(parts)
 
-    # -- what the CLI shows ----------------------------------------------------------------------
-    def after_training(self, model, result, out_dir, samples: int = 5, seed: int = 0) -> None:
-        """Print what a person wants to see at the end (samples, examples)."""
+    # -- what a person sees (returned as records; rnnkit.app formats them) -----------------------
+    def after_training(self, model, result, samples: int = 5, seed: int = 0) -> Summary:
+        """The summary of a finished run (``result``: the fit result) with up to ``samples``
+        held-out examples picked with ``seed``."""
+        return Summary(**Summary.of(result))
 
-    def predict(self, model, inputs: list[str], args) -> int:
-        from ..errors import RnnkitError
-
+    def predict(self, model, inputs: list[str], options: PredictOptions) -> Predictions:
         raise RnnkitError(f"the {self.name} task has no predict command")
 
-    def generate(self, model, args) -> int:
-        from ..errors import RnnkitError
-
+    def generate(self, model, options: GenerateOptions) -> Samples:
         raise RnnkitError(f"the {self.name} task cannot generate; try predict")
 
 

@@ -36,8 +36,20 @@ from ..data.shapes import (
 )
 from ..errors import RnnkitError, check_ints
 from ..models.captioner import Captioner, CaptionerConfig
-from . import register_task
 from .base import Task
+from .registry import register_task
+from .results import Captioned, Predictions, PredictOptions, Summary
+
+
+@dataclass
+class CaptionSummary(Summary):
+    """The caption task's end of training: how many captions there are (chance of an exact one
+    is 1 / n_captions), the share of greedy captions naming each attribute right (None without
+    held-out data), and (caption, reference) examples."""
+
+    n_captions: int = 0
+    attributes: dict[str, float] | None = None
+    examples: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -161,34 +173,26 @@ class CaptionTask(Task):
     def state_dict(self):
         return {}, {"words": WORDS}
 
-    # -- what the CLI shows ---------------------------------------------------------------------
-    def after_training(self, model, result, out_dir, samples: int = 5, seed: int = 0) -> None:
-        m = result.metrics
-        unseen = f", unseen pairs {m['exact_unseen']:.3f}" if "exact_unseen" in m else ""
-        print(
-            f"\nheld-out captions (greedy): exact {m['exact']:.3f}{unseen}, word accuracy "
-            f"{m['word_accuracy']:.3f}, teacher-forced word accuracy {m['tf_accuracy']:.3f} "
-            f"after {result.steps} steps (chance of an exact caption 1/{len(all_attributes())}); "
-            f"checkpoint {result.checkpoint}"
-        )
+    # -- what a person sees ----------------------------------------------------------------------
+    def after_training(self, model, result, samples: int = 5, seed: int = 0) -> CaptionSummary:
+        """Held-out caption accuracies, per attribute, and the first ``samples`` captions."""
+        out = CaptionSummary(**Summary.of(result), n_captions=len(all_attributes()))
         if self.valid is None:
-            return
+            return out
         imgs, caps, _ = self.valid
-        acc = attribute_accuracy(model, imgs, caps)
-        print("per attribute (greedy): " + ", ".join(f"{k} {v:.3f}" for k, v in acc.items()))
+        out.attributes = attribute_accuracy(model, imgs, caps)
         if samples > 0:
             dec = model.greedy(imgs[:samples])
-            for k in range(min(samples, len(caps))):
-                got = decode_caption(dec[:, k])
-                print(f"  {got!r}" + ("  ok" if got == caps[k] else f"  (want {caps[k]!r})"))
+            out.examples = [
+                (decode_caption(dec[:, k]), caps[k]) for k in range(min(samples, len(caps)))
+            ]
+        return out
 
-    def predict(self, model, inputs, args) -> int:
+    def predict(self, model, inputs, options: PredictOptions) -> Predictions:
         """The caption of each PNG file (8-bit RGB/RGBA, resized to the model's size)."""
         if not inputs:
             raise RnnkitError("give one or more PNG files (or their paths on stdin)")
         S = model.config.image_size
         imgs = np.stack([resize_nearest(read_png(p), S) for p in inputs])
         dec = model.greedy(imgs)
-        for k, p in enumerate(inputs):
-            print(f"{p}\t{decode_caption(dec[:, k])}")
-        return 0
+        return Predictions([Captioned(p, decode_caption(dec[:, k])) for k, p in enumerate(inputs)])

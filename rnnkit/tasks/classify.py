@@ -15,7 +15,6 @@ same split and ``predict`` needs no data.
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,9 +23,10 @@ import numpy as np
 from ..data import Vocab, load_text, pad_batch, tokenize_chars, tokenize_words, train_valid_split
 from ..errors import RnnkitError, check_ints, shown
 from ..models.classifier import ClassifierConfig, SequenceClassifier
-from . import register_task
 from .base import Task
 from .lm import text_hash
+from .registry import register_task
+from .results import Predictions, PredictOptions, Ranked, Summary
 
 DIGIT_STEPS, DIGIT_PIXELS, DIGIT_MAX = 8, 8, 16.0  # 8 rows of 8 pixels valued 0..16
 
@@ -68,6 +68,14 @@ class ClassifyDataConfig:
                 f"--valid-fraction must lie strictly between 0 and 1, got {self.valid_fraction!r}"
             )
         return self
+
+
+@dataclass
+class ClassifySummary(Summary):
+    """A classifier's end of training: held-out examples as (true label, predicted label, its
+    probability, the input shown)."""
+
+    examples: list[tuple[str, str, float, str]] = field(default_factory=list)
 
 
 def read_labelled(text: str, source: str = "data") -> tuple[list[str], list[str]]:
@@ -250,24 +258,21 @@ class ClassifyTask(Task):
         if not isinstance(out, list) or len(out) != 2 or out[0] != mcfg.get("num_classes"):
             raise RnnkitError("malformed checkpoint: out.weight does not match num_classes")
 
-    # -- what the CLI shows -----------------------------------------------------------------------
-    def after_training(self, model, result, out_dir, samples: int = 5, seed: int = 0) -> None:
-        m = result.metrics
-        print(
-            f"\nheld-out accuracy {m['accuracy']:.4f} (loss {m['loss']:.4f}) after {result.steps} "
-            f"steps ({result.stopped_by.replace('_', ' ')}); checkpoint {result.checkpoint}"
-        )
+    # -- what a person sees ----------------------------------------------------------------------
+    def after_training(self, model, result, samples: int = 5, seed: int = 0) -> ClassifySummary:
+        """Held-out accuracy and ``samples`` held-out examples with their predicted labels."""
+        out = ClassifySummary(**Summary.of(result))
         if samples <= 0 or not self.valid:
-            return
+            return out
         pick = np.random.default_rng(seed).permutation(len(self.valid))[:samples]
         xs = [self.valid[i][0] for i in pick]
         p = model.predict_proba(*self._inputs(xs))
-        print("held-out examples (true -> predicted, probability):")
         for k, i in enumerate(pick):
             x, y = self.valid[i]
             j = int(p[k].argmax())
-            shown = f"digit image #{i}" if self.is_digits else _clip(self._detok(x))
-            print(f"  {self.labels[y]} -> {self.labels[j]} {p[k, j]:.3f}  {shown}")
+            text = f"digit image #{i}" if self.is_digits else _clip(self._detok(x))
+            out.examples.append((self.labels[y], self.labels[j], float(p[k, j]), text))
+        return out
 
     def _detok(self, ids) -> str:
         toks = self.vocab.decode(ids)
@@ -277,12 +282,8 @@ class ClassifyTask(Task):
         x, _, lengths = self.make_batch(xs)
         return x, lengths
 
-    def predict(self, model, inputs: list[str], args) -> int:
-        """Text: each input is a text. Digits: each input is 64 comma-separated pixels (0..16,
-        row by row) or a .npy file of shape (64,), (8, 8), (N, 64) or (N, 8, 8). Prints the
-        ``--top`` likeliest labels with their probabilities, the predicted one first."""
-        if not inputs:
-            raise RnnkitError("give one or more inputs (or lines on stdin)")
+    def _read_inputs(self, inputs: list[str], notes: list[str]) -> tuple[list[str], list]:
+        """(names, model inputs) of the ``predict`` inputs; unknown words noted in ``notes``."""
         names, xs = [], []
         for s in inputs:
             if self.is_digits:
@@ -290,26 +291,32 @@ class ClassifyTask(Task):
                 name = s if s.strip().endswith(".npy") else _clip(s, 40)  # a row: its start
                 names += [name] if len(imgs) == 1 else [f"{name}[{i}]" for i in range(len(imgs))]
                 xs += list(imgs)
-            else:
-                toks = self.tokenize(s)
-                if not toks:
-                    raise RnnkitError(f"input {shown(s)} has no tokens")
-                unknown = sorted({t for t in toks if t not in self.vocab})
-                if unknown:
-                    print(
-                        f"rnnkit: note: {shown(s)}: unknown (read as <unk>): "
-                        f"{' '.join(unknown[:10])}",
-                        file=sys.stderr,
-                    )
-                names.append(s)
-                xs.append(self.vocab.encode(toks))
-        top = min(args.top, len(self.labels))
+                continue
+            toks = self.tokenize(s)
+            if not toks:
+                raise RnnkitError(f"input {shown(s)} has no tokens")
+            unknown = sorted({t for t in toks if t not in self.vocab})
+            if unknown:
+                notes.append(f"note: {shown(s)}: unknown (read as <unk>): {' '.join(unknown[:10])}")
+            names.append(s)
+            xs.append(self.vocab.encode(toks))
+        return names, xs
+
+    def predict(self, model, inputs: list[str], options: PredictOptions) -> Predictions:
+        """Text: each input is a text. Digits: each input is 64 comma-separated pixels (0..16,
+        row by row) or a .npy file of shape (64,), (8, 8), (N, 64) or (N, 8, 8). Gives the
+        ``options.top`` likeliest labels with their probabilities, the predicted one first."""
+        if not inputs:
+            raise RnnkitError("give one or more inputs (or lines on stdin)")
+        out = Predictions()
+        names, xs = self._read_inputs(inputs, out.notes)
+        top = min(options.top, len(self.labels))
         for k0 in range(0, len(xs), 256):
             p = model.predict_proba(*self._inputs(xs[k0 : k0 + 256]))
             for name, row in zip(names[k0 : k0 + 256], p):
                 best = np.argsort(-row, kind="stable")[:top]
-                print(f"{name}\t" + "  ".join(f"{self.labels[j]} {row[j]:.3f}" for j in best))
-        return 0
+                out.rows.append(Ranked(name, [(self.labels[j], float(row[j])) for j in best]))
+        return out
 
 
 def parse_digit_input(s: str) -> np.ndarray:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,12 +32,23 @@ from ..data import (
 from ..errors import RnnkitError, check_ints, shown
 from ..functional import softmax
 from ..models.cloze import ClozeConfig, ClozeModel
-from . import register_task
 from .base import Task
 from .classify import _batch_order
 from .lm import text_hash
+from .registry import register_task
+from .results import Predictions, PredictOptions, Ranked, Summary
 
 BLANK = re.compile(r"_{3,}")  # "___" (three or more underscores) marks the blank
+
+
+@dataclass
+class ClozeSummary(Summary):
+    """A cloze model's end of training: the vocabulary size (the ranks' range), its direction,
+    held-out blanks as (sentence with ___, the true word, [(candidate, probability)])."""
+
+    vocab_size: int = 0
+    direction: str = "both"
+    blanks: list[tuple[str, str, list[tuple[str, float]]]] = field(default_factory=list)
 
 
 @dataclass
@@ -166,29 +176,23 @@ class ClozeTask(Task):
         if not isinstance(emb, list) or len(emb) != 2 or emb[0] != mcfg.get("vocab_size"):
             raise RnnkitError("malformed checkpoint: embed.weight does not match vocab_size")
 
-    # -- what the CLI shows -----------------------------------------------------------------------
-    def after_training(self, model, result, out_dir, samples: int = 5, seed: int = 0) -> None:
-        m = result.metrics
-        print(
-            f"\nheld-out accuracy {m['accuracy']:.4f}, mean rank {m['mean_rank']:.1f} of "
-            f"{len(self.vocab)} (loss {m['loss']:.4f} nats/word, direction "
-            f"{model.config.direction}) after {result.steps} steps "
-            f"({result.stopped_by.replace('_', ' ')}); checkpoint {result.checkpoint}"
+    # -- what a person sees ----------------------------------------------------------------------
+    def after_training(self, model, result, samples: int = 5, seed: int = 0) -> ClozeSummary:
+        """Held-out accuracy and mean rank; ``samples`` held-out blanks with the top 3 words."""
+        out = ClozeSummary(
+            **Summary.of(result), vocab_size=len(self.vocab), direction=model.config.direction
         )
         if samples <= 0 or not self.valid:
-            return
+            return out
         rng = np.random.default_rng(seed)
-        print("held-out blanks (true word -> top 3):")
         for i in rng.permutation(len(self.valid))[:samples]:
             ids = self.valid[i]
             t = int(rng.integers(1, len(ids) - 1))
             words = self.vocab.decode(ids[1:-1])
             cands = self.fill(model, ids, t, 3)
-            shown = " ".join(words[: t - 1] + ["___"] + words[t:])
-            print(
-                f"  {shown[:90]}\n      {words[t - 1]} -> "
-                + "  ".join(f"{w} {p:.3f}" for w, p in cands)
-            )
+            sentence = " ".join(words[: t - 1] + ["___"] + words[t:])
+            out.blanks.append((sentence, words[t - 1], cands))
+        return out
 
     def fill(self, model, ids: np.ndarray, position: int, top: int) -> list[tuple[str, float]]:
         """The ``top`` likeliest words (special tokens left out) for ``position`` of ``ids``,
@@ -199,19 +203,23 @@ class ClozeTask(Task):
         best = np.argsort(-p, kind="stable")[:top]
         return [(self.vocab.itos[j], float(p[j])) for j in best if p[j] >= 0]
 
-    def predict(self, model, inputs: list[str], args) -> int:
-        """Each input is a sentence with one blank ``___``: prints the ``--top`` candidates."""
+    def predict(self, model, inputs: list[str], options: PredictOptions) -> Predictions:
+        """Each input is a sentence with one blank ``___``: its ``options.top`` candidates."""
         if not inputs:
             raise RnnkitError("give one or more sentences with a blank ___ (or lines on stdin)")
+        out = Predictions()
         for text in inputs:
-            ids, t = self.encode_blank(text)
-            cands = self.fill(model, ids, t, args.top)
-            print(f"{text}\t" + "  ".join(f"{w} {p:.3f}" for w, p in cands))
-        return 0
+            ids, t, unknown = self.encode_blank(text)
+            if unknown:
+                out.notes.append(
+                    f"note: {shown(text)}: unknown words (read as <unk>): {' '.join(unknown[:10])}"
+                )
+            out.rows.append(Ranked(text, self.fill(model, ids, t, options.top)))
+        return out
 
-    def encode_blank(self, text: str) -> tuple[np.ndarray, int]:
-        """(ids [<s>, ..., </s>], position of the blank) of a sentence with exactly one ``___``;
-        unknown words are noted on stderr and read as <unk>."""
+    def encode_blank(self, text: str) -> tuple[np.ndarray, int, list[str]]:
+        """(ids [<s>, ..., </s>], position of the blank, the unknown words, read as <unk>) of a
+        sentence with exactly one ``___``."""
         parts = BLANK.split(text)
         if len(parts) != 2:
             raise RnnkitError(
@@ -219,12 +227,6 @@ class ClozeTask(Task):
             )
         left, right = (tokenize_words(p, lower=self.cfg.lower) for p in parts)
         unknown = sorted({w for w in left + right if w not in self.vocab})
-        if unknown:
-            print(
-                f"rnnkit: note: {shown(text)}: unknown words (read as <unk>): "
-                f"{' '.join(unknown[:10])}",
-                file=sys.stderr,
-            )
         v = self.vocab
         ids = np.concatenate([[v.bos_id], v.encode(left), [v.unk_id], v.encode(right), [v.eos_id]])
-        return ids.astype(np.int64), len(left) + 1
+        return ids.astype(np.int64), len(left) + 1, unknown

@@ -33,8 +33,10 @@ from ..data import (
 from ..data.formats import read_sentences
 from ..errors import RnnkitError, check_ints, shown
 from ..models.lm import LanguageModel, LMConfig
-from . import register_task
 from .base import Task, perplexity_metrics
+from .generation import sample_text
+from .registry import register_task
+from .results import GenerateOptions, NextTokens, Predictions, PredictOptions, Samples, Summary
 
 
 @dataclass
@@ -154,6 +156,17 @@ class LMDataConfig:
     @property
     def streams(self) -> bool:
         return self.level == "char" or self.batching == "stream"
+
+
+@dataclass
+class LMSummary(Summary):
+    """A language model's end of training: ``unit`` (word or char), the test metrics when there
+    is a test file, whether training diverged (then no samples), the sampled texts."""
+
+    unit: str = "word"
+    test: dict | None = None
+    diverged: bool = False
+    samples: list[str] = field(default_factory=list)
 
 
 def text_hash(text: str) -> str:
@@ -417,41 +430,37 @@ class LMTask(Task):
         ):
             raise RnnkitError("malformed checkpoint: hidden_size does not match rnn.weight_hh_l0")
 
-    # -- what the CLI shows -----------------------------------------------------------------------
-    def after_training(self, model, result, out_dir, samples: int = 5, seed: int = 0) -> None:
+    # -- what a person sees ----------------------------------------------------------------------
+    def after_training(self, model, result, samples: int = 5, seed: int = 0) -> LMSummary:
+        """Held-out (and test) perplexity; ``samples`` sentences unless training diverged."""
         m = result.metrics
-        unit = "char" if self.cfg.level == "char" else "word"
-        print(
-            f"\nheld-out perplexity {_num(m['ppl'])} ({_num(m['bits'])} bits/{unit}) after "
-            f"{result.steps} steps ({result.stopped_by.replace('_', ' ')}); "
-            f"checkpoint {result.checkpoint}"
-        )
+        test = None
         if self.test_data is not None:
             from ..fit import evaluate
 
-            t = evaluate(self, model, "test")
-            print(f"test perplexity {_num(t['ppl'])} ({_num(t['bits'])} bits/{unit})")
-        if not math.isfinite(m["loss"]) or m["loss"] > 50:
-            print(
-                "rnnkit: warning: training diverged (held-out loss is not finite or huge); "
-                "try a lower --lr",
-                flush=True,
-            )
-            return
-        if samples > 0:
-            from ..generate import sample_text
+            test = evaluate(self, model, "test")
+        diverged = not math.isfinite(m["loss"]) or m["loss"] > 50
+        lines = []
+        if samples > 0 and not diverged:
+            lines = sample_text(model, self, GenerateOptions(n=samples, seed=seed)).lines
+        unit = "char" if self.cfg.level == "char" else "word"
+        return LMSummary(
+            **Summary.of(result), unit=unit, test=test, diverged=diverged, samples=lines
+        )
 
-            print("samples:")
-            for line in sample_text(model, self, n=samples, seed=seed):
-                print(f"  {line}")
+    def generate(self, model, options: GenerateOptions) -> Samples:
+        return sample_text(model, self, options)
 
-    def predict(self, model, inputs, args) -> int:
+    def predict(self, model, inputs, options: PredictOptions) -> Predictions:
         """For each prompt, the likeliest next tokens with their probabilities."""
         if not inputs:
             raise RnnkitError("give one or more prompts (or lines on stdin)")
-        for text, cands in zip(inputs, _predict_next(self, model, inputs, args.top)):
-            print(f"{text}\t" + "  ".join(f"{t!r} {p:.3f}" for t, p in cands))
-        return 0
+        return Predictions(
+            [
+                NextTokens(t, c)
+                for t, c in zip(inputs, _predict_next(self, model, inputs, options.top))
+            ]
+        )
 
     def shard(self, batch, rank: int, size: int):
         """This rank's share of a global batch (data parallelism, ``mpirun -n K``).
@@ -533,13 +542,3 @@ class _Lazy:
         if not 0 <= i < self.n:
             raise IndexError(i)
         return self.get(i)
-
-
-def _num(v: float) -> str:
-    return (
-        f"{v:.4g}"
-        if (not math.isfinite(v) or abs(v) >= 1e5)
-        else f"{v:.3f}"
-        if v < 100
-        else f"{v:.2f}"
-    )

@@ -20,146 +20,54 @@ The data come from ``rnnkit.data.synthetic``. Each epoch draws ``--train-size`` 
 from the loop's epoch generator (so ``--resume`` regenerates the same ones); the held-out set is
 drawn once from ``--seed`` and is the same in every run with that seed.
 
-The model (:class:`SequenceModel`): recurrent layer(s) of any registered cell, then a linear layer
-on the last state (``head="last"``) or on every state (``head="every"``).
+The model (:class:`rnnkit.models.sequence.SequenceModel`): recurrent layer(s) of any registered
+cell, then a linear layer on the last state (``head="last"``) or on every state
+(``head="every"``).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..data.synthetic import adding_problem, copy_baseline, copy_memory, remember_first
-from ..errors import RnnkitError, check_ints
-from ..functional import as_dtype, softmax_cross_entropy
-from ..layers import time_cells  # noqa: F401  (registers leaky-fixed, skip and clockwork)
-from ..layers.dense import Linear
-from ..layers.registry import check_cell, make_recurrent
-from ..models.protocol import StepOut
-from ..module import Module
-from . import register_task
+from ..errors import check_ints
+from ..models.sequence import MemoryModelConfig, SequenceModel
 from .base import Task
+from .registry import register_task
+from .results import Summary
 
 ADDING_BASELINE = 1.0 / 6.0  # MSE of always answering 1 (the mean of U(0,1) + U(0,1))
 
 
+# -- what the tasks report ----------------------------------------------------------------------
 @dataclass
-class MemoryModelConfig:
-    """A recurrent layer and a linear output layer (stored in checkpoints)."""
+class AddingExample:
+    """One adding problem: the two marked values, their sum, the model's answer."""
 
-    cell: str = field(default="lstm", metadata={"help": "recurrent cell (any registered one)"})
-    hidden_size: int = field(default=64, metadata={"help": "hidden units per layer"})
-    num_layers: int = field(default=1, metadata={"help": "stacked recurrent layers"})
-    forget_bias: float = field(default=1.0, metadata={"help": "LSTM forget-gate bias at init"})
-    nonlinearity: str = field(
-        default="tanh", metadata={"help": "Elman cell: tanh | relu", "choices": ["tanh", "relu"]}
-    )
-    tau_max: float = field(
-        default=100.0,
-        metadata={
-            "help": "leaky cells: the largest time constant (taus spread log-uniformly from 1)"
-        },
-    )
-    delays: str = field(default="1,2,4,8", metadata={"help": "skip cell: the delays d of h(t-d)"})
-    periods: str = field(
-        default="1,2,4,8,16,32",
-        metadata={"help": "clockwork cell: the update periods of the unit groups"},
-    )
-    dtype: str = field(
-        default="float32", metadata={"help": "float32 | float64", "choices": ["float32", "float64"]}
-    )
-    input_size: int = field(default=0, metadata={"cli": False})  # set by the task
-    output_size: int = field(default=0, metadata={"cli": False})
-    head: str = field(default="last", metadata={"cli": False})  # last | every
-    loss: str = field(default="mse", metadata={"cli": False})  # mse | ce
-    seed: int = field(default=0, metadata={"cli": False})
-
-    def validate(self) -> MemoryModelConfig:
-        check_cell(self.cell)
-        check_ints(self, ("hidden_size", "num_layers", "input_size", "output_size"))
-        if self.head not in ("last", "every") or self.loss not in ("mse", "ce"):
-            raise RnnkitError(f"bad head/loss {self.head!r}/{self.loss!r}")
-        if not (isinstance(self.tau_max, (int, float)) and self.tau_max >= 1):
-            raise RnnkitError(f"--tau-max must be >= 1, got {self.tau_max!r}")
-        as_dtype(self.dtype)
-        return self
+    marked: list[float]
+    target: float
+    answer: float
 
 
-class SequenceModel(Module):
-    """Recurrent layer(s) ``rnn`` then ``out`` (Linear): o = c + V h(t) at the last step or at
-    every step; squared error (``loss="mse"``) or softmax cross-entropy (``"ce"``), summed.
+@dataclass
+class CopyExample:
+    """One copy problem: the symbols given at the start and the ones the model recalled."""
 
-    batch = (x, targets): x (T, B, I) floats or (T, B) ids (one-hot inputs); targets (B, O)
-    floats (mse, last), (B,) ids (ce, last) or (T, B) ids (ce, every).
-    """
+    given: list[int]
+    recalled: list[int]
 
-    def __init__(self, config: MemoryModelConfig):
-        super().__init__()
-        self.config = c = config.validate()
-        rng = np.random.default_rng(c.seed)
-        self.rnn = make_recurrent(
-            c.cell,
-            c.input_size,
-            c.hidden_size,
-            num_layers=c.num_layers,
-            seed=int(rng.integers(2**31)),
-            dtype=c.dtype,
-            nonlinearity=c.nonlinearity,
-            forget_bias=c.forget_bias,
-            tau_max=float(c.tau_max),
-            delays=c.delays,
-            periods=c.periods,
-        )
-        self.out = Linear(self.rnn.output_size, c.output_size, rng, as_dtype(c.dtype))
 
-    def layer_input(self, x: np.ndarray) -> np.ndarray:
-        """x as the recurrent layer takes it: ids unchanged, floats cast to the model's dtype."""
-        x = np.asarray(x)
-        return x if x.dtype.kind in "iu" else x.astype(self.rnn.dtype, copy=False)
+@dataclass
+class MemorySummary(Summary):
+    """A memory task's end of training: the task's name and T, held-out examples."""
 
-    def head_loss(
-        self, rows: np.ndarray, targets: np.ndarray
-    ) -> tuple[float, int, np.ndarray, np.ndarray]:
-        """rows (N, H) -> (loss_sum, count, dL/drows (N, H), outputs (N, O)); fills out.grads."""
-        o = self.out.forward(rows)
-        if self.config.loss == "mse":
-            diff = o - targets.reshape(o.shape).astype(o.dtype)
-            loss, n, do = float(np.sum(diff.astype(np.float64) ** 2)), o.shape[0], 2.0 * diff
-        else:
-            loss, n, do = softmax_cross_entropy(o.copy(), targets.reshape(-1))
-        return loss, n, self.out.backward(rows, do), o
-
-    def _run(self, batch):
-        x, targets = batch
-        y, _ = self.rnn.forward(self.layer_input(x))
-        rows = y[-1] if self.config.head == "last" else y.reshape(-1, y.shape[-1])
-        return y, rows, targets
-
-    def loss_and_grads(self, batch, carry=None) -> StepOut:
-        y, rows, targets = self._run(batch)
-        loss, n, drows, _ = self.head_loss(rows, targets)
-        dy = np.zeros_like(y)
-        if self.config.head == "last":
-            dy[-1] = drows
-        else:
-            dy[...] = drows.reshape(y.shape)
-        self.rnn.backward(dy)
-        return StepOut(loss, n, self.named_grads())
-
-    def evaluate(self, batch, carry=None) -> StepOut:
-        y, rows, targets = self._run(batch)
-        o = self.out.forward(rows)
-        if self.config.loss == "mse":
-            diff = (o - targets.reshape(o.shape)).astype(np.float64)
-            return StepOut(float(np.sum(diff**2)), o.shape[0])
-        loss, n, _ = softmax_cross_entropy(o.copy(), targets.reshape(-1))
-        pred = o.argmax(axis=1)
-        hit = pred == targets.reshape(-1)
-        if self.config.head == "every":  # copy: count the recall steps (the symbol targets) only
-            hit = hit[targets.reshape(-1) != 0]
-        return StepOut(loss, n, extra={"correct": int(hit.sum()), "total": int(hit.size)})
+    task: str = ""
+    length: int = 0
+    examples: list[AddingExample | CopyExample] = field(default_factory=list)
 
 
 # -- task configurations ------------------------------------------------------------------------
@@ -259,19 +167,16 @@ class MemoryTask(Task):
     def baseline(self) -> float:
         raise NotImplementedError
 
-    def after_training(self, model, result, out_dir, samples: int = 5, seed: int = 0) -> None:
-        m = result.metrics
-        shown = "  ".join(f"{k} {v:.4g}" for k, v in m.items() if k != "loss")
-        print(
-            f"\nheld-out {self.name} (T={self.cfg.length}): loss {m['loss']:.4g}  {shown}  after "
-            f"{result.steps} steps ({result.stopped_by.replace('_', ' ')}); checkpoint "
-            f"{result.checkpoint}"
-        )
+    def after_training(self, model, result, samples: int = 5, seed: int = 0) -> MemorySummary:
+        """The held-out metrics and ``samples`` held-out examples with the model's answers."""
+        out = MemorySummary(**Summary.of(result), task=self.name, length=self.cfg.length)
         if samples > 0:
-            self.show(model, samples)
+            out.examples = list(self.examples(model, samples))
+        return out
 
-    def show(self, model, n: int) -> None:
-        """Print n held-out examples with the model's answers."""
+    def examples(self, model, n: int) -> Sequence[AddingExample | CopyExample]:
+        """n held-out examples with the model's answers (none by default)."""
+        return []
 
 
 @register_task
@@ -305,12 +210,13 @@ class AddingTask(MemoryTask):
             "relative_loss": mse / ADDING_BASELINE,
         }
 
-    def show(self, model, n):
+    def examples(self, model, n) -> list[AddingExample]:
         x, y = self.valid[0][:, :n], self.valid[1][:n]
         yh = model.out.forward(model.rnn.forward(model.layer_input(x))[0][-1])
-        for b in range(x.shape[1]):
-            marked = " + ".join(f"{v:.3f}" for v in x[x[:, b, 1] == 1, b, 0])
-            print(f"  {marked} = {y[b, 0]:.3f}   model: {float(yh[b, 0]):.3f}")
+        return [
+            AddingExample(x[x[:, b, 1] == 1, b, 0].tolist(), float(y[b, 0]), float(yh[b, 0]))
+            for b in range(x.shape[1])
+        ]
 
 
 @register_task
@@ -336,14 +242,13 @@ class CopyTask(MemoryTask):
         c = self.cfg
         return copy_baseline(c.length, c.symbols, c.recall)
 
-    def show(self, model, n):
+    def examples(self, model, n) -> list[CopyExample]:
         x = self.valid[0][:, :n]
         o = model.out.forward(model.rnn.forward(x)[0])
         r = self.cfg.recall
-        for b in range(x.shape[1]):
-            print(
-                f"  {' '.join(map(str, x[:r, b]))}  ->  {' '.join(map(str, o[-r:, b].argmax(-1)))}"
-            )
+        return [
+            CopyExample(x[:r, b].tolist(), o[-r:, b].argmax(-1).tolist()) for b in range(x.shape[1])
+        ]
 
 
 @register_task

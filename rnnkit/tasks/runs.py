@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import RnnkitError
 from ..rundir import config_from, load_run
-from . import get_task
+from .registry import get_task
 
 __all__ = ["load_model"]
 

@@ -10,16 +10,15 @@ starts from ``<s>``. Example files:
 
 This module also holds what every encoder-decoder task shares (:class:`PairTask`): batching of
 padded (T, B) id arrays with lengths, the accuracy metrics ``per_char`` (per target token, the end
-token included) and ``exact`` (whole targets), the samples printed after training and ``predict``
-(one output per input, in batches; an input the model cannot take gets a message on stderr and
-an empty output line, and the exit status is 1 if any input failed).
+token included) and ``exact`` (whole targets), the samples shown after training and ``predict``
+(one output per input, in batches; an input the model cannot take gets an error note and an empty
+row, and the exit status is 1 if any input failed).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,10 +26,18 @@ import numpy as np
 from ..data.addition import read_pairs
 from ..errors import RnnkitError, shown
 from ..models.seq2seq import Batch, Seq2Seq, Seq2SeqConfig
-from . import register_task
 from .base import Task
+from .registry import register_task
+from .results import Decoded, Predictions, PredictOptions, Summary
 
 PAD, UNK, GO, EOS = "<pad>", "<unk>", "<s>", "</s>"
+
+
+@dataclass
+class PairSummary(Summary):
+    """An encoder-decoder's end of training: held-out (source, output, expected) examples."""
+
+    examples: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def pad_ids(seqs: list[np.ndarray], pad: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -116,9 +123,9 @@ class PairTask(Task):
             )
 
     # -- text <-> ids -----------------------------------------------------------------------------
-    def _encode_input(self, text: str) -> np.ndarray:
+    def _encode_input(self, text: str, notes: list[str]) -> np.ndarray:
         """One input -> source ids (T,); RnnkitError (naming the input) if the model cannot take
-        it."""
+        it; a warning about it (tokens never seen) goes to ``notes``."""
         raise NotImplementedError
 
     def _show(self, ids) -> str:
@@ -146,16 +153,12 @@ class PairTask(Task):
             out += [self._show(pred[:, j]) for j in range(pred.shape[1])]
         return out
 
-    # -- what the CLI shows -----------------------------------------------------------------------
-    def after_training(self, model, result, out_dir, samples: int = 5, seed: int = 0) -> None:
-        m = result.metrics
-        print(
-            f"\nheld-out accuracy: whole answers {m.get('exact', float('nan')):.4f}, per character "
-            f"{m.get('per_char', float('nan')):.4f} after {result.steps} steps "
-            f"({result.stopped_by.replace('_', ' ')}); checkpoint {result.checkpoint}"
-        )
+    # -- what a person sees ----------------------------------------------------------------------
+    def after_training(self, model, result, samples: int = 5, seed: int = 0) -> PairSummary:
+        """Held-out accuracies and ``samples`` held-out (source, output, expected) triples."""
+        out = PairSummary(**Summary.of(result))
         if samples <= 0 or self.valid_data is None:
-            return
+            return out
         n = self.valid_data[0].shape[1]
         cols = np.random.default_rng(seed).choice(n, size=min(samples, n), replace=False)
         b = take_batch(self.valid_data, cols)
@@ -166,37 +169,28 @@ class PairTask(Task):
                 for j in range(len(cols))
             ],
         )
-        print("held-out samples:")
         for j, c in enumerate(cols):
-            want = self._show(b.tgt[:, j])
             src = self._source_text(int(c), self.valid_data)
-            mark = "right" if got[j] == want else f"WRONG (expected {want})"
-            print(f"  {src} -> {got[j]}   {mark}")
+            out.examples.append((src, got[j], self._show(b.tgt[:, j])))
+        return out
 
-    def predict(self, model, inputs: list[str], args) -> int:
-        """One output line per input (an empty line for an input that failed, with a message on
-        stderr); exit status 1 if any input failed, else 0."""
+    def predict(self, model, inputs: list[str], options: PredictOptions) -> Predictions:
+        """One row per input (output None for an input that failed, with an error note); the
+        failed inputs are counted (exit status 1)."""
         if not inputs:
             raise RnnkitError("give one or more inputs (or lines on stdin)")
-        srcs, failed = {}, 0
+        out = Predictions()
+        srcs = {}
         for i, text in enumerate(inputs):
             try:
-                srcs[i] = self._encode_input(text)
+                srcs[i] = self._encode_input(text, out.notes)
             except RnnkitError as exc:
-                print(f"rnnkit: error: {exc}", file=sys.stderr)
-                failed += 1
+                out.notes.append(f"error: {exc}")
+                out.failed += 1
         keys = list(srcs)
-        got = dict(
-            zip(
-                keys,
-                self.decode_texts(
-                    model, [srcs[k] for k in keys], beam=getattr(args, "beam", 1) or 1
-                ),
-            )
-        )
-        for i in range(len(inputs)):
-            print(got.get(i, ""))
-        return 1 if failed else 0
+        got = dict(zip(keys, self.decode_texts(model, [srcs[k] for k in keys], options.beam)))
+        out.rows = [Decoded(got.get(i)) for i in range(len(inputs))]
+        return out
 
 
 # -- the task on a pairs file -------------------------------------------------------------------
@@ -325,15 +319,14 @@ class Seq2SeqTask(PairTask):
         ids = ids[::-1] if self.cfg.reverse_source else ids
         return self._join(self.src_itos[i] for i in ids)
 
-    def _encode_input(self, text: str) -> np.ndarray:
+    def _encode_input(self, text: str, notes: list[str]) -> np.ndarray:
         toks = self._tokens(text)
         if not toks:
             raise RnnkitError(f"input {shown(text)} is empty")
         unknown = sorted({t for t in toks if t not in self.src_stoi})
         if unknown:
-            print(
-                f"rnnkit: warning: input {shown(text)} has tokens never seen in training, read as "
-                f"{UNK}: {' '.join(map(repr, unknown[:10]))}",
-                file=sys.stderr,
+            notes.append(
+                f"warning: input {shown(text)} has tokens never seen in training, read as "
+                f"{UNK}: {' '.join(map(repr, unknown[:10]))}"
             )
         return self._src_ids(toks)

@@ -6,8 +6,8 @@
 * ``--model output``: :class:`~rnnkit.models.output_rnn.OutputRNN`, trained with teacher forcing
   (optionally scheduled sampling), evaluated FREE-RUNNING: its own greedy outputs are fed back.
 * ``--model hidden``: embedding + any registered cell + linear output on every step
-  (:class:`HiddenTagger`); its outputs are never fed back, so free-running and teacher-forced
-  evaluation coincide.
+  (:class:`rnnkit.models.tagger.HiddenTagger`); its outputs are never fed back, so free-running
+  and teacher-forced evaluation coincide.
 
 Held-out metrics: ``accuracy`` (per step) and ``exact`` (whole sequence), free-running;
 ``tf_accuracy``: per step with the previous TARGETS fed (teacher forcing).
@@ -21,16 +21,23 @@ import numpy as np
 
 from ..data.transduce import PROBLEMS, make_sequences, padded_batches, parse_digits
 from ..errors import RnnkitError, check_ints
-from ..functional import lengths_to_mask, softmax_cross_entropy
 from ..layers.registry import check_cell
-from ..models.lm import LanguageModel, LMConfig
-from ..models.output_rnn import OutputRNN, ScheduledSampling, sequence_counts
-from ..models.protocol import StepOut
-from ..module import Module
-from . import register_task
+from ..models.output_rnn import OutputRNN, ScheduledSampling
+from ..models.tagger import HiddenTagger
 from .base import Task
+from .registry import register_task
+from .results import Predictions, PredictOptions, Summary, Transduced
 
 BASE = 10
+
+
+@dataclass
+class TransduceSummary(Summary):
+    """The transduce task's end of training: whether the accuracy is free-running (the output
+    model) or per step (the hidden one), and held-out sequences transduced."""
+
+    free_running: bool = True
+    examples: list[Transduced] = field(default_factory=list)
 
 
 @dataclass
@@ -111,54 +118,6 @@ class TransduceModelConfig:
         return self
 
 
-class HiddenTagger(Module):
-    """x(t) -> embedding -> recurrent layer (h(t-1) -> h(t)) -> o(t) = c + V h(t) at every step.
-
-    A :class:`~rnnkit.models.lm.LanguageModel` (child ``lm``) whose targets are the task's outputs
-    instead of the next input; inputs and outputs share the id range [0, vocab_size)."""
-
-    def __init__(
-        self,
-        vocab_size: int,
-        embed_size: int,
-        hidden_size: int,
-        cell: str = "rnn",
-        seed: int = 0,
-        dtype: str = "float32",
-    ):
-        super().__init__()
-        self.lm = LanguageModel(
-            LMConfig(
-                vocab_size=vocab_size,
-                embed_size=embed_size,
-                hidden_size=hidden_size,
-                cell=cell,
-                seed=seed,
-                dtype=dtype,
-            )
-        )
-
-    def loss_and_grads(self, batch, carry=None) -> StepOut:
-        r = self.lm.loss_and_grads(batch)
-        return StepOut(r.loss_sum, r.count, self.named_grads())
-
-    def evaluate(self, batch, carry=None) -> StepOut:
-        inputs, targets, lengths = batch
-        lm = self.lm
-        y, _ = lm.rnn.forward(lm.embed.forward(inputs), lengths=lengths)
-        logits = lm.out.forward(y)  # (T, B, V)
-        mask = None if lengths is None else lengths_to_mask(lengths, y.shape[0])
-        extra = sequence_counts(logits.argmax(axis=2), targets, lengths)
-        nll, n, _ = softmax_cross_entropy(logits, targets, mask, inplace=True)
-        extra["tf_correct"] = extra["correct"]  # nothing is fed back
-        return StepOut(nll, n, None, extra=extra)
-
-    def predict(self, inputs: np.ndarray) -> np.ndarray:
-        """(T, B) ids -> (T, B) argmax outputs."""
-        y, _ = self.lm.rnn.forward(self.lm.embed.forward(inputs))
-        return self.lm.out.forward(y).argmax(axis=2)
-
-
 @register_task
 class TransduceTask(Task):
     name = "transduce"
@@ -216,20 +175,14 @@ class TransduceTask(Task):
             "tf_accuracy": extra.get("tf_correct", 0) / tot,
         }
 
-    def after_training(self, model, result, out_dir, samples: int = 5, seed: int = 0) -> None:
-        m = result.metrics
-        how = "free-running" if model.config.model == "output" else "per step"
-        print(
-            f"\nheld-out ({how}): accuracy {m['accuracy']:.3f}, exact sequences {m['exact']:.3f}, "
-            f"teacher-forced accuracy {m['tf_accuracy']:.3f} after {result.steps} steps; "
-            f"checkpoint {result.checkpoint}"
-        )
+    def after_training(self, model, result, samples: int = 5, seed: int = 0) -> TransduceSummary:
+        """Held-out accuracies and the first ``samples`` held-out sequences, transduced."""
+        out = TransduceSummary(**Summary.of(result), free_running=model.config.model == "output")
         if samples > 0 and self.valid is not None:
             xs, ys = self.valid
             for x, y in list(zip(xs, ys))[:samples]:
-                out = self.transduce(model, x)
-                verdict = "ok" if np.array_equal(out, y) else "want " + _digits(y)
-                print(f"  {_digits(x)} -> {_digits(out)}  ({verdict})")
+                out.examples.append(Transduced(x, self.transduce(model, x), y))
+        return out
 
     def transduce(self, model, x: np.ndarray) -> np.ndarray:
         """One input sequence (L,) -> the model's output (L,), free-running for the output model."""
@@ -238,22 +191,15 @@ class TransduceTask(Task):
             return model.run(ids)[0][:, 0]
         return model.predict(ids)[:, 0]
 
-    def predict(self, model, inputs, args) -> int:
+    def predict(self, model, inputs, options: PredictOptions) -> Predictions:
         """For each digit string, the model's output sequence (and the right answer)."""
         if not inputs:
             raise RnnkitError(
                 "give one or more digit sequences, e.g. '3 1 4 1 5' (or lines on stdin)"
             )
         f = PROBLEMS[self.cfg.problem]
+        out = Predictions()
         for text in inputs:
             x = parse_digits(text, BASE)
-            out, want = self.transduce(model, x), f(x, BASE)
-            print(
-                f"{_digits(x)}\t{_digits(out)}\t"
-                + ("ok" if np.array_equal(out, want) else f"want {_digits(want)}")
-            )
-        return 0
-
-
-def _digits(a) -> str:
-    return "".join(str(int(v)) for v in a)
+            out.rows.append(Transduced(x, self.transduce(model, x), f(x, BASE)))
+        return out

@@ -23,19 +23,16 @@ import hashlib
 import math
 import os
 import re
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..errors import RnnkitError, check_ints
-from ..functional import softmax_cross_entropy
-from ..models.protocol import StepOut
+from ..models.tree import TreeItems, TreeModelConfig, TreeTaskModel
 from ..trees import (
     TreeBatch,
     TreeConfig,
-    TreeModel,
     TreeVocab,
     arith_trees,
     arith_vocab,
@@ -51,8 +48,9 @@ from ..trees.arith import combine
 from ..trees.arith import evaluate as arith_value
 from ..trees.batch import FlatTree
 from ..trees.tree import Tree
-from . import register_task
 from .base import Task
+from .registry import register_task
+from .results import Predictions, PredictOptions, Summary, TreeLabel
 
 __all__ = [
     "TreeDataConfig",
@@ -60,10 +58,20 @@ __all__ = [
     "TreeItems",
     "TreeTaskModel",
     "TreeTask",
+    "TreeSummary",
     "parse_expression",
 ]
 
 _EVAL_BATCH = 256  # trees per held-out batch (joined once, kept)
+
+
+@dataclass
+class TreeSummary(Summary):
+    """The tree task's end of training: the training depths 1..``train_depth`` (arithmetic; the
+    metrics then hold ``root_accuracy_d{k}``), held-out (gold, predicted root label, text)."""
+
+    train_depth: int = 0
+    examples: list[tuple[int | None, int, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -135,126 +143,6 @@ class TreeDataConfig:
     @property
     def arithmetic(self) -> bool:
         return self.trees is None
-
-
-@dataclass
-class TreeModelConfig:
-    """The model: what ``rnnkit.trees.TreeConfig`` holds, minus the suggested L2 (``--weight-decay``
-    is the training loop's). ``dim``, ``embed_dim`` and ``n_classes`` are filled in when built."""
-
-    vocab_size: int = field(default=0, metadata={"cli": False})  # set from the data
-    cell: str = field(
-        default="treelstm",
-        metadata={
-            "help": "composition: rnn (plain recursive net) | rntn (recursive neural tensor net) | "
-            "treelstm (binary Tree-LSTM)",
-            "choices": ["rnn", "rntn", "treelstm"],
-        },
-    )
-    dim: int | None = field(
-        default=None,
-        metadata={"help": "node vector size; none: the papers', 30 rnn, 25 rntn, 150 treelstm"},
-    )
-    embed_dim: int | None = field(
-        default=None,
-        metadata={"help": "word vector size; none: --dim (rnn and rntn need it equal to --dim)"},
-    )
-    n_classes: int | None = field(
-        default=None,
-        metadata={
-            "help": "label classes; none: 1 + the largest label in the data (10 for arithmetic)"
-        },
-    )
-    init: str = field(
-        default="uniform",
-        metadata={
-            "help": "uniform | identity (rnn, rntn: a parent starts as the mean of its children)",
-            "choices": ["uniform", "identity"],
-        },
-    )
-    embed_scale: float = field(default=0.1, metadata={"help": "word vectors ~ U(-s, s) at init"})
-    forget_bias: float = field(default=1.0, metadata={"help": "treelstm: forget-gate bias at init"})
-    dtype: str = field(
-        default="float32", metadata={"help": "float32 | float64", "choices": ["float32", "float64"]}
-    )
-    seed: int = field(default=0, metadata={"cli": False})
-
-    def tree_config(self) -> TreeConfig:
-        if self.n_classes is None:
-            raise RnnkitError("n_classes is not set")
-        return TreeConfig(
-            vocab_size=self.vocab_size,
-            cell=self.cell,
-            dim=self.dim,
-            embed_dim=self.embed_dim,
-            n_classes=self.n_classes,
-            init=self.init,
-            embed_scale=self.embed_scale,
-            forget_bias=self.forget_bias,
-            dtype=self.dtype,
-            seed=self.seed,
-        ).validate()
-
-
-@dataclass
-class TreeItems:
-    """One batch: B flattened trees, for arithmetic each tree's depth (B,) int64 (else None), and
-    optionally the same trees already joined (held-out batches are joined once and kept)."""
-
-    flats: list
-    depths: np.ndarray | None = None
-    joined: TreeBatch | None = None
-
-    def __len__(self) -> int:
-        return len(self.flats)
-
-    def trees(self):
-        return self.joined if self.joined is not None else self.flats
-
-    def part(self, lo: int, hi: int) -> TreeItems:
-        return TreeItems(self.flats[lo:hi], None if self.depths is None else self.depths[lo:hi])
-
-
-def _unpack(batch) -> tuple:
-    return (batch.trees(), batch.depths) if isinstance(batch, TreeItems) else (batch, None)
-
-
-class TreeTaskModel(TreeModel):
-    """:class:`~rnnkit.trees.TreeModel` in the training loop's protocol: ``config`` is the task's
-    :class:`TreeModelConfig` (completed), ``loss_and_grads`` / ``evaluate`` take a batch
-    (:class:`TreeItems`, or what TreeModel takes) and a ``carry`` (unused) and return a
-    :class:`~rnnkit.models.protocol.StepOut`; ``evaluate`` adds root accuracy counts by depth
-    (``correct_d{k}``, ``total_d{k}``) when the batch carries depths."""
-
-    def __init__(self, config: TreeModelConfig, vocab: TreeVocab | None = None) -> None:
-        tc = config.tree_config()
-        super().__init__(tc, vocab)
-        self.tree_config = tc
-        # this model's config is the task's TreeModelConfig (TreeModel's own is tree_config)
-        self.config = replace(config, dim=tc.dim, embed_dim=tc.embed_dim)  # type: ignore[assignment]
-
-    def loss_and_grads(self, batch, carry=None) -> StepOut:  # type: ignore[override]
-        trees, _ = _unpack(batch)
-        loss, n, grads, extra = super().loss_and_grads(trees)
-        return StepOut(loss, n, grads, None, extra)
-
-    def evaluate(self, batch, carry=None) -> StepOut:  # type: ignore[override]
-        trees, depths = _unpack(batch)
-        b = self.as_batch(trees)
-        _, _, rows, _, logits = self._forward(b)
-        y = b.labels[rows]
-        loss, n, _ = softmax_cross_entropy(logits, y, inplace=False)
-        extra = self._counts(b, rows, logits)
-        if depths is not None:
-            # the root of tree i is row b.roots[i]; its place among the labelled rows (sorted)
-            at = np.minimum(np.searchsorted(rows, b.roots), max(rows.size - 1, 0))
-            ok = (rows[at] == b.roots) if rows.size else np.zeros(b.n_trees, bool)
-            right = ok & (logits[at].argmax(axis=1) == y[at]) if rows.size else ok
-            d = np.asarray(depths, np.int64)
-            for k in np.unique(d[ok]):
-                extra[f"correct_d{k}"] = int(right[d == k].sum())
-                extra[f"total_d{k}"] = int((ok & (d == k)).sum())
-        return StepOut(loss, n, None, None, extra)
 
 
 def _file_hash(path: str) -> str:
@@ -563,34 +451,22 @@ class TreeTask(Task):
         r["unknown_words"] = int((self.vocab.ids(words) == self.vocab.unk_id).sum())
         return r
 
-    # -- what the CLI shows -----------------------------------------------------------------------
-    def after_training(self, model, result, out_dir, samples: int = 5, seed: int = 0) -> None:
-        m = result.metrics
-        extra = f", binary {m['root_binary_accuracy']:.3f}" if "root_binary_accuracy" in m else ""
-        print(
-            f"\nheld-out root accuracy {m['root_accuracy']:.3f} (all nodes {m['all_accuracy']:.3f}"
-            f"{extra}) after {result.steps} steps ({result.stopped_by.replace('_', ' ')}); "
-            f"checkpoint {result.checkpoint}"
-        )
-        depth = {k: v for k, v in m.items() if k.startswith("root_accuracy_d")}
-        if depth:
-            print(
-                "root accuracy by depth (training depths 1.."
-                f"{self.cfg.arith_depth}): "
-                + "  ".join(f"{k[len('root_accuracy_d') :]}: {v:.3f}" for k, v in depth.items())
-            )
+    # -- what a person sees ----------------------------------------------------------------------
+    def after_training(self, model, result, samples: int = 5, seed: int = 0) -> TreeSummary:
+        """Held-out accuracies (by depth on arithmetic) and ``samples`` held-out trees' roots."""
+        out = TreeSummary(**Summary.of(result), train_depth=self.cfg.arith_depth)
         if samples > 0 and self.valid_trees:
             pick = np.random.default_rng(seed).permutation(len(self.valid_trees))[:samples]
             trees = [self.valid_trees[i] for i in pick]
             pred, _ = model.predict(trees)
-            print("held-out examples (gold -> predicted root label):")
             for t, p in zip(trees, pred):
                 text = (
                     " ".join(to_tokens(t, outer=False))
                     if self.cfg.arithmetic
                     else " ".join(t.leaves())
                 )
-                print(f"  {t.label} -> {int(p)}  {text if len(text) <= 100 else text[:97] + '...'}")
+                out.examples.append((t.label, int(p), text))
+        return out
 
     def parse_input(self, text: str) -> tuple[Tree, str | None]:
         """A tree for one ``predict`` input, and a note for stderr (or None): a bracketed tree
@@ -623,38 +499,33 @@ class TreeTask(Task):
         )
         return tree_from_sentence(words, how="balanced"), note
 
-    def predict(self, model, inputs, args) -> int:
-        """For each input: the root label, then every class's probability (and the gold root
-        label when the input has one)."""
+    def _unknown_note(self, words: list[str]) -> str | None:
+        unk = sorted(
+            {
+                w
+                for w, i in zip(words, self.vocab.ids(words))
+                if i == self.vocab.unk_id and w != self.vocab.vocab.itos[0]
+            }
+        )
+        if not unk:
+            return None
+        listed = ", ".join(repr(w) for w in unk[:10]) + (" ..." if len(unk) > 10 else "")
+        return f"note: {len(unk)} unknown word(s) read as <unk>: {listed}"
+
+    def predict(self, model, inputs, options: PredictOptions) -> Predictions:
+        """For each input: the root label, every class's probability, and the gold root label
+        when the input has one."""
         if not inputs:
             raise RnnkitError(
                 "give one or more sentences, trees or expressions (or lines on stdin)"
             )
+        out = Predictions()
         for text in inputs:
             tree, note = self.parse_input(text)
-            if note:
-                print(f"rnnkit: note: {note}", file=sys.stderr)
-            words = tree.leaves()
-            unk = sorted(
-                {
-                    w
-                    for w, i in zip(words, self.vocab.ids(words))
-                    if i == self.vocab.unk_id and w != self.vocab.vocab.itos[0]
-                }
-            )
-            if unk:
-                shown = ", ".join(repr(w) for w in unk[:10]) + (" ..." if len(unk) > 10 else "")
-                print(
-                    f"rnnkit: note: {len(unk)} unknown word(s) read as <unk>: {shown}",
-                    file=sys.stderr,
-                )
+            unknown = self._unknown_note(tree.leaves())
+            out.notes += [f"note: {n}" for n in (note,) if n] + ([unknown] if unknown else [])
             flat = flatten_tree(tree, self.vocab.ids)
             flat = replace(flat, label=np.full_like(flat.label, -1))  # gold labels play no part
             label, p = model.predict([flat])
-            gold = "" if tree.label is None else f"\tgold {tree.label}"
-            print(
-                f"{text}\t{int(label[0])}\t"
-                + " ".join(f"{c}:{q:.3f}" for c, q in enumerate(p[0]))
-                + gold
-            )
-        return 0
+            out.rows.append(TreeLabel(text, int(label[0]), p[0].tolist(), tree.label))
+        return out

@@ -38,3 +38,8 @@ class EpochBar:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+def quiet(line: str) -> None:
+    """The default ``log`` of the library's training functions: nothing is printed (the
+    command line passes ``print``; a caller may pass its own)."""

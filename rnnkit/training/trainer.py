@@ -27,7 +27,7 @@ from .config import FitConfig, FitResult
 from .interrupts import DeferredInterrupt, HardStop, Stop
 from .metrics import eval_line, eval_row, row_metrics, train_row
 from .position import Position
-from .progress import EpochBar
+from .progress import EpochBar, quiet
 from .protocol import Model, StepOut, TrainTask
 from .record import FolderRecord, MemoryRecord, Record, RunFolder
 
@@ -72,7 +72,7 @@ class Trainer:
         comm: Comm = SERIAL,
         *,
         resume_state: dict | None = None,
-        log: Callable[[str], Any] = print,
+        log: Callable[[str], Any] = quiet,
         progress: bool | None = None,
     ):
         self.task, self.model, self.cfg, self.comm = task, model, cfg, comm

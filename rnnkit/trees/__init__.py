@@ -29,7 +29,7 @@ from .arith import (
 )
 from .batch import FlatTree, TreeBatch, flatten_tree
 from .compose import COMPOSITIONS, RNNComposition, RNTNComposition, TreeLSTMComposition
-from .model import TreeConfig, TreeModel
+from .model import TreeConfig, TreeModel, TreeNet
 from .reference import reference_loss_and_grads
 from .tree import (
     Tree,
@@ -60,6 +60,7 @@ __all__ = [
     "TreeLSTMComposition",
     "TreeConfig",
     "TreeModel",
+    "TreeNet",
     "reference_loss_and_grads",
     "arith_trees",
     "arith_vocab",

@@ -37,7 +37,7 @@ from .levels import backward_levels, forward_levels
 from .tree import Tree
 from .vocab import TreeVocab
 
-__all__ = ["TreeConfig", "TreeModel", "Classifier", "embedding_grad"]
+__all__ = ["TreeConfig", "TreeNet", "TreeModel", "Classifier", "embedding_grad"]
 
 _DEFAULT_DIM = {"rnn": 30, "rntn": 25, "treelstm": 150}
 # what the papers trained with: AdaGrad, minibatch, L2 on the MEAN loss (optimizer weight_decay)
@@ -134,16 +134,20 @@ class Classifier(Module):
         return o
 
 
-class TreeModel(Module):
-    """Embeddings at the leaves, a composition up the tree, a softmax classifier at every node.
+class TreeNet(Module):
+    """Embeddings at the leaves, a composition up the tree, a softmax classifier at every node:
+    the parameters and the computation, shared by :class:`TreeModel` and the tree task's model
+    (``rnnkit.models.tree.TreeTaskModel``), which differ only in what their ``loss_and_grads``
+    and ``evaluate`` return.
 
     Parameters: ``embed`` (V, D); ``cell.*`` (see compose.py); ``classify.weight`` (C, d),
-    ``classify.bias`` (C,). ``vocab`` (optional :class:`TreeVocab`) encodes raw Trees.
+    ``classify.bias`` (C,). ``vocab`` (optional :class:`TreeVocab`) encodes raw Trees;
+    ``tree_config`` is the (validated) :class:`TreeConfig`.
     """
 
     def __init__(self, config: TreeConfig, vocab: TreeVocab | None = None) -> None:
         super().__init__()
-        self.config = c = config.validate()
+        self.tree_config = c = config.validate()
         dt = as_dtype(c.dtype)
         if vocab is not None and len(vocab) != c.vocab_size:
             raise RnnkitError(f"vocabulary of {len(vocab)} words but vocab_size={c.vocab_size}")
@@ -183,7 +187,7 @@ class TreeModel(Module):
             elif not all(isinstance(t, FlatTree) for t in items):
                 raise RnnkitError("a batch must be a TreeBatch or a list of Tree or of FlatTree")
             batch = TreeBatch.from_flat(items)
-        c = self.config
+        c = self.tree_config
         if batch.words.size and (batch.words.min() < 0 or batch.words.max() >= c.vocab_size):
             raise RnnkitError(
                 f"word id out of range [0, {c.vocab_size}): "
@@ -199,10 +203,10 @@ class TreeModel(Module):
     def _forward(self, b: TreeBatch):
         S, caches = forward_levels(self.cell, b, self.embed[b.words])
         rows = np.flatnonzero(b.labels >= 0)  # labelled nodes
-        h = S[rows, : self.config.dim]
+        h = S[rows, : self.tree_config.dim]
         return S, caches, rows, h, self.classify.forward(h)
 
-    def loss_and_grads(self, batch) -> tuple[float, int, dict[str, np.ndarray], dict]:
+    def tree_loss_and_grads(self, batch) -> tuple[float, int, dict[str, np.ndarray], dict]:
         """Forward and backpropagation through structure on one batch of trees.
 
         Returns (loss_sum over the labelled nodes, their count, gradients of the SUM by dotted
@@ -211,7 +215,7 @@ class TreeModel(Module):
         S, caches, rows, h, logits = self._forward(b)
         extra = self._counts(b, rows, logits)
         loss, n, dz = softmax_cross_entropy(logits, b.labels[rows])
-        d = self.config.dim
+        d = self.tree_config.dim
         dS = np.zeros_like(S)
         dS[rows, :d] = dz @ self.classify.weight
         de, gcell = backward_levels(self.cell, b, caches, dS)
@@ -219,10 +223,10 @@ class TreeModel(Module):
         grads.update({f"cell.{k}": v for k, v in gcell.items()})
         keep = self.trainable_names()
         if "embed" in keep:
-            grads["embed"] = embedding_grad(self.config.vocab_size, b.words, de)
+            grads["embed"] = embedding_grad(self.tree_config.vocab_size, b.words, de)
         return loss, n, {k: v for k, v in grads.items() if k in keep}, extra
 
-    def evaluate(self, batch) -> tuple[float, int, dict]:
+    def tree_evaluate(self, batch) -> tuple[float, int, dict]:
         """(loss_sum, number of labelled nodes, extra metric counts); no gradients."""
         b = self.as_batch(batch)
         _, _, rows, _, logits = self._forward(b)
@@ -233,7 +237,7 @@ class TreeModel(Module):
         """Root predictions: (labels (B,) int64, probabilities (B, C)) in the order given."""
         b = self.as_batch(trees)
         S, _ = forward_levels(self.cell, b, self.embed[b.words])
-        p = softmax(self.classify.forward(S[b.roots, : self.config.dim]).astype(np.float64))
+        p = softmax(self.classify.forward(S[b.roots, : self.tree_config.dim]).astype(np.float64))
         return p.argmax(axis=1), p
 
     def _counts(self, b: TreeBatch, rows: np.ndarray, logits: np.ndarray) -> dict:
@@ -250,7 +254,7 @@ class TreeModel(Module):
             "binary_correct": 0,
             "binary_total": 0,
         }
-        if self.config.n_classes == 5:
+        if self.tree_config.n_classes == 5:
             yr = y[r]
             keep = yr != 2
             p = softmax(logits[r][keep].astype(np.float64))
@@ -258,3 +262,27 @@ class TreeModel(Module):
             out["binary_correct"] = int((pos == (yr[keep] > 2)).sum())
             out["binary_total"] = int(keep.sum())
         return out
+
+
+class TreeModel(TreeNet):
+    """A :class:`TreeNet` whose ``loss_and_grads`` and ``evaluate`` return plain tuples
+    (``config`` is its :class:`TreeConfig`).
+
+    Parameters: ``embed`` (V, D); ``cell.*`` (see compose.py); ``classify.weight`` (C, d),
+    ``classify.bias`` (C,). ``vocab`` (optional :class:`TreeVocab`) encodes raw Trees.
+    """
+
+    def __init__(self, config: TreeConfig, vocab: TreeVocab | None = None) -> None:
+        super().__init__(config, vocab)
+        self.config = self.tree_config
+
+    def loss_and_grads(self, batch) -> tuple[float, int, dict[str, np.ndarray], dict]:
+        """Forward and backpropagation through structure on one batch of trees.
+
+        Returns (loss_sum over the labelled nodes, their count, gradients of the SUM by dotted
+        parameter name -- trainable ones only --, extra metric counts)."""
+        return self.tree_loss_and_grads(batch)
+
+    def evaluate(self, batch) -> tuple[float, int, dict]:
+        """(loss_sum, number of labelled nodes, extra metric counts); no gradients."""
+        return self.tree_evaluate(batch)

@@ -47,7 +47,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import RnnkitError
+from ..errors import RnnkitError
+from .args import csv_list, nonnegative_int, positive_float, positive_int
 
 __all__ = ["BenchConfig", "run_bench", "hidden_for_budget", "add_parser", "run"]
 
@@ -126,7 +127,7 @@ def quick_config(cfg: BenchConfig) -> BenchConfig:
 
 # -- models and their budgets -------------------------------------------------------------------
 def _task(name: str, T: int, cfg: BenchConfig, train_size: int | None = None):
-    from .tasks import get_task
+    from ..tasks import get_task
 
     cls = get_task(name)
     kw = dict(length=T, valid_size=cfg.valid_size, batch_size=cfg.batch_size, seed=cfg.seed)
@@ -143,7 +144,7 @@ def _task(name: str, T: int, cfg: BenchConfig, train_size: int | None = None):
 
 
 def _n_params(task, cell: str, hidden: int) -> int:
-    from .tasks.memory import MemoryModelConfig
+    from ..models.sequence import MemoryModelConfig
 
     model = task.build_model(MemoryModelConfig(cell=cell, hidden_size=hidden))
     return sum(p.size for p in model.parameters().values())
@@ -200,9 +201,9 @@ def _record(task_name, model, T, m, **kw) -> dict:
 
 def train_one(task_name: str, cell: str, T: int, cfg: BenchConfig) -> dict:
     """Train one model on one task until solved or out of time; its run folder is kept."""
-    from .fit import FitConfig, fit
-    from .rundir import RunDir, load_run, resume_state
-    from .tasks.memory import MemoryModelConfig
+    from ..fit import FitConfig, fit
+    from ..models.sequence import MemoryModelConfig
+    from ..rundir import RunDir, load_run, resume_state
 
     task = _task(task_name, T, cfg)
     hidden, n_params, _ = hidden_for_budget(task, cell, cfg.reference_hidden)
@@ -257,7 +258,7 @@ def train_one(task_name: str, cell: str, T: int, cfg: BenchConfig) -> dict:
 def esn_one(task_name: str, T: int, cfg: BenchConfig) -> dict:
     """Fit an echo state network's readout in closed form (ridge regression) and score it on the
     same held-out sequences as the trained models."""
-    from .reservoir import ESN, ridge_fit
+    from ..reservoir import ESN, ridge_fit
 
     t0, cpu0 = time.perf_counter(), time.process_time()
     task = _task(task_name, T, cfg, train_size=cfg.esn_train)
@@ -464,46 +465,6 @@ def plot_success(report: dict, path) -> None:
 
 
 # -- command line -------------------------------------------------------------------------------
-def _csv(kind, choices=None):
-    def parse(s: str) -> tuple:
-        try:
-            vals = tuple(kind(v) for v in s.split(",") if v.strip())
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"expected a comma-separated list, got {s!r}"
-            ) from None
-        if not vals or (choices and any(v not in choices for v in vals)):
-            raise argparse.ArgumentTypeError(
-                f"expected some of {','.join(map(str, choices or ()))}, got {s!r}"
-            )
-        return vals
-
-    return parse
-
-
-def _positive(kind):
-    def parse(s: str):
-        try:
-            v = kind(s)
-        except ValueError:
-            v = 0
-        if not v > 0:
-            raise argparse.ArgumentTypeError(f"expected a positive number, got {s!r}")
-        return v
-
-    return parse
-
-
-def _nonnegative_int(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        v = -1
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {s!r}")
-    return v
-
-
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """``bench memory`` under the CLI's subcommands."""
     p = subparsers.add_parser("bench", help="benchmarks", description="Benchmarks.")
@@ -520,33 +481,35 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     b.add_argument("--out", default=d.out, help=f"output folder (default: {d.out})")
     b.add_argument(
         "--models",
-        type=_csv(str, MODELS + EXTRA_MODELS),
+        type=csv_list(str, MODELS + EXTRA_MODELS),
         default=d.models,
         help=f"comma-separated (default: {','.join(d.models)}; also {','.join(EXTRA_MODELS)})",
     )
     b.add_argument(
         "--lengths",
-        type=_csv(int),
+        type=csv_list(int),
         default=d.lengths,
         help=f"values of T (default: {','.join(map(str, d.lengths))})",
     )
-    b.add_argument("--tasks", type=_csv(str, TASKS), default=d.tasks, help="(default: adding,copy)")
+    b.add_argument(
+        "--tasks", type=csv_list(str, TASKS), default=d.tasks, help="(default: adding,copy)"
+    )
     b.add_argument(
         "--time-budget",
-        type=_positive(float),
+        type=positive_float,
         default=d.time_budget,
         help=f"CPU seconds of training per run (default: {d.time_budget:g})",
     )
     b.add_argument(
         "--jobs",
-        type=_positive(int),
+        type=positive_int,
         default=d.jobs,
         help=f"runs in parallel, one BLAS thread each (default: {d.jobs})",
     )
-    b.add_argument("--seed", type=_nonnegative_int, default=d.seed, help=f"(default: {d.seed})")
+    b.add_argument("--seed", type=nonnegative_int, default=d.seed, help=f"(default: {d.seed})")
     b.add_argument(
         "--reference-hidden",
-        type=_positive(int),
+        type=positive_int,
         default=d.reference_hidden,
         help="LSTM units that set the parameter budget (default: 32)",
     )

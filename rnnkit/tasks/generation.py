@@ -1,17 +1,17 @@
-"""Use a trained language model: sample text, measure perplexity on a held-out part or a file.
+"""Sample text from a trained language model (the lm task's ``generate``).
 
-generate_text("runs/lm", n=5)            # list of sentences (word) or passages (char)
-evaluate_checkpoint("runs/lm")           # {"loss", "ppl", "bits", "tokens", ...}
+generate_text("runs/lm", GenerateOptions(n=5))   # Samples: sentences (word) or passages (char)
 """
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
-from .data import load_text, tokenize_chars, tokenize_words
-from .errors import RnnkitError
+from ..data import tokenize_chars, tokenize_words
+from ..errors import RnnkitError
+from .results import GenerateOptions, Samples
+
+__all__ = ["detokenize", "sample_text", "generate_text"]
 
 
 def detokenize(tokens: list[str]) -> str:
@@ -34,20 +34,13 @@ def detokenize(tokens: list[str]) -> str:
     return s[:1].upper() + s[1:]
 
 
-def sample_text(
-    model,
-    task,
-    n: int = 5,
-    length: int = 300,
-    prompt: str = "",
-    temperature: float = 0.8,
-    top_k: int | None = None,
-    allow_unk: bool = False,
-    seed: int = 0,
-    warn=None,
-) -> list[str]:
-    """n sentences (word model: from sentence-start to sentence-end, at most ``length`` words) or n
-    passages of ``length`` characters (char model), continuing ``prompt`` when given."""
+def sample_text(model, task, options: GenerateOptions | None = None) -> Samples:
+    """``options.n`` sentences (word model: from sentence-start to sentence-end, at most
+    ``options.length`` words) or passages of ``options.length`` characters (char model) from the
+    language model ``model`` of the lm task ``task``, continuing ``options.prompt`` when given."""
+    o = options or GenerateOptions()
+    n, length, prompt, temperature, top_k = o.n, o.length, o.prompt, o.temperature, o.top_k
+    allow_unk, seed = o.allow_unk, o.seed
     vocab, cfg = task.vocab, task.cfg
     rng = np.random.default_rng(seed)
     banned = () if allow_unk or vocab.unk_id is None else (vocab.unk_id,)
@@ -67,11 +60,9 @@ def sample_text(
         out = model.sample(
             start, length, rng, temperature=temperature, top_k=top_k, banned=banned, prompt=rest
         )
-        return [prompt + "".join(vocab.decode(col)) for col in out.T]
+        return Samples([prompt + "".join(vocab.decode(col)) for col in out.T])
     toks = tokenize_words(prompt, lower=cfg.lower)
     unknown = sorted({t for t in toks if t not in vocab})
-    if unknown:
-        (warn or _warn)(f"prompt words the model does not know, read as <unk>: {' '.join(unknown)}")
     rest = np.repeat(vocab.encode(toks)[:, None], n, axis=1) if toks else None
     banned += (vocab.bos_id,) + ((vocab.pad_id,) if vocab.pad_id is not None else ())
     start = vocab.eos_id if cfg.streams else vocab.bos_id  # a stream starts after a </s>
@@ -91,48 +82,14 @@ def sample_text(
         if vocab.eos_id is not None and "</s>" in words:
             words = words[: words.index("</s>")]
         lines.append(detokenize(toks + words))
-    return lines
+    return Samples(lines, unknown)
 
 
-def _warn(msg: str) -> None:
-    print(f"rnnkit: warning: {msg}", file=sys.stderr)
-
-
-def generate_text(
-    path,
-    n: int = 5,
-    length: int = 300,
-    prompt: str = "",
-    temperature: float = 0.8,
-    top_k: int | None = None,
-    allow_unk: bool = False,
-    seed: int = 0,
-) -> list[str]:
+def generate_text(path, options: GenerateOptions | None = None) -> Samples:
     """Samples from the language model saved at ``path`` (a checkpoint or its run folder)."""
-    from .tasks.runs import load_model
+    from .runs import load_model
 
     task, model, _, _ = load_model(path, load_data=False)
     if task.name != "lm":
         raise RnnkitError(f"{path} holds a {task.name} model; generate works on language models")
-    return sample_text(model, task, n, length, prompt, temperature, top_k, allow_unk, seed)
-
-
-def evaluate_checkpoint(path, corpus: str | None = None, split: str = "valid") -> dict:
-    """Held-out metrics of any task's checkpoint: the held-out part of its data as split when
-    training (``split="test"``: its test file); for a language model, ``corpus`` evaluates on a
-    whole other file instead (read in the run's format, perplexity per word counting </s>)."""
-    from .fit import evaluate_sums
-    from .tasks.runs import load_model
-
-    task, model, _, _ = load_model(path, load_data=corpus is None)
-    if corpus is not None:
-        if task.name != "lm":
-            raise RnnkitError("--corpus applies to language models only")
-        task.set_eval_text(load_text(corpus), corpus)
-    total, count, extra = evaluate_sums(task, model, split)
-    r = task.summarize(total, count, extra)
-    if task.name == "lm":
-        unit = "char" if task.cfg.level == "char" else "word"
-        r.update(unit=unit, tokens=int(count), nll=r["loss"], perplexity=r["ppl"])
-    r["checkpoint"] = str(path)
-    return r
+    return task.generate(model, options or GenerateOptions())
