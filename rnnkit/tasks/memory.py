@@ -34,7 +34,6 @@ import numpy as np
 from ..data.synthetic import adding_problem, copy_baseline, copy_memory, remember_first
 from ..errors import RnnkitError, check_ints
 from ..functional import as_dtype, softmax_cross_entropy
-from ..layers import time_cells  # noqa: F401  (registers leaky-fixed, skip and clockwork)
 from ..layers.dense import Linear
 from ..layers.registry import check_cell, make_recurrent
 from ..models.protocol import StepOut
