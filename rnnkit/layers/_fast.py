@@ -1,5 +1,6 @@
-"""Optional numba kernels for the per-step elementwise work of the LSTM and GRU cells (and the
-scatter-add that is the gradient of a row gather, ``functional.scatter_add_rows``).
+"""Optional numba kernels for the per-step elementwise work of the LSTM and GRU cells (the numba
+import, the on/off switch and the scatter-add of ``functional.scatter_add_rows`` are in the core
+module ``rnnkit/kernels.py``).
 
 The gated cells spend, at small and medium sizes, most of their time in the ~10 small NumPy calls
 per step that apply the gate nonlinearities and combine the gates (about a microsecond each, plus
@@ -16,8 +17,9 @@ agree to the last bit or nearly, and in float32 they differ only by the tanh imp
   ``np.tanh`` and 20x faster than calling ``tanhf`` per element.
 
 Use: ``kernels()`` returns this module when the fast path is on (numba imports, ``ENABLED`` is
-true), else None. ``ENABLED`` starts true unless the environment variable ``RNNKIT_NO_NUMBA=1``;
-tests and benchmarks flip it (``set_enabled``). A cell checks the switch once per forward pass
+true), else None. ``ENABLED`` is ``rnnkit.kernels.ENABLED`` (read and set through this module as
+well): it starts true unless the environment variable ``RNNKIT_NO_NUMBA=1``; tests and
+benchmarks flip it (``set_enabled``). A cell checks the switch once per forward pass
 and runs that pass's backward on the same path. numba is imported only when this module is, and
 the layers import it only at their first forward pass.
 
@@ -29,19 +31,33 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any
+import sys
+import types as _pytypes
 
 import numpy as np
 
-try:
-    import numba
+from .. import kernels as _core
+from ..kernels import AVAILABLE, set_enabled
+
+if AVAILABLE:
     from numba import njit, types
     from numba.extending import overload
-except ImportError:  # the fast path is optional
-    numba = None  # type: ignore[assignment]  # the module, or None when numba is missing
 
-AVAILABLE = numba is not None
-ENABLED = AVAILABLE and os.environ.get("RNNKIT_NO_NUMBA", "") != "1"
+
+class _Switch(_pytypes.ModuleType):
+    """This module, with ``ENABLED`` read and set on the one switch in ``rnnkit.kernels``."""
+
+    @property
+    def ENABLED(self) -> bool:
+        return _core.ENABLED
+
+    @ENABLED.setter
+    def ENABLED(self, on: bool) -> None:
+        _core.ENABLED = bool(on)
+
+
+sys.modules[__name__].__class__ = _Switch
+ENABLED: bool  # the switch: a property of this module (_Switch), stored in rnnkit.kernels
 
 # tanh(x) ~ x P(x^2) / Q(x^2) on |x| <= 10 (|x| > 10: tanh rounds to +-1 in float32)
 _P = (
@@ -59,19 +75,12 @@ Q1, Q2, Q3 = _Q[1:]
 CLAMP = 10.0
 
 
-def set_enabled(on: bool) -> None:
-    """Turn the fast path on or off (on needs numba)."""
-    global ENABLED
-    ENABLED = bool(on) and AVAILABLE
-
-
 _ANNOUNCED = False
 
 
 def _compiled_before() -> bool:
     """Whether numba's on-disk cache already holds these kernels for this Python."""
     import glob
-    import sys
 
     tag = f"py{sys.version_info[0]}{sys.version_info[1]}"
     here = os.path.dirname(os.path.abspath(__file__))
@@ -84,10 +93,9 @@ def _compiled_before() -> bool:
 def kernels():
     """This module when the fast path is to be used, else None. The first time a process asks
     and numba has no cached build yet, one line on stderr says why the next seconds pause."""
-    import sys
 
     global _ANNOUNCED
-    if not ENABLED:
+    if not _core.ENABLED:
         return None
     if not _ANNOUNCED:
         _ANNOUNCED = True
@@ -110,8 +118,10 @@ def tanh32_reference(x: np.ndarray) -> np.ndarray:
     return (v * p / q).astype(np.float32)
 
 
+__all__ = ["AVAILABLE", "set_enabled", "kernels", "tanh32_reference"]
+
 if AVAILABLE:
-    _JIT: dict[str, Any] = dict(cache=True, fastmath=False, error_model="numpy", nogil=True)
+    _JIT = _core.JIT
 
     def _tanh(x):  # typed by the overload below
         raise NotImplementedError
@@ -262,13 +272,3 @@ if AVAILABLE:
                 dhz[j] = diz[j]
             for j in range(H):
                 ddr[j] = dhr[j] * z[j]
-
-    # -- the gradient of a row gather: out[ids[j]] += rows[j] ---------------------------------
-    @njit(**_JIT)
-    def scatter_add_rows_into(ids, rows, out):
-        """out (n, F) += the rows (N, F) of ids (N,), each added to row ids[j]: one pass over
-        rows, in the order of j (so the sums are those of a sequential loop)."""
-        for j in range(ids.shape[0]):
-            o, r = out[ids[j]], rows[j]
-            for k in range(r.shape[0]):
-                o[k] += r[k]
