@@ -132,7 +132,7 @@ def check_cells(cell: str | None = None, seed: int = 0):
         layer = make_recurrent(name, I, H, seed=seed, dtype="float64")
         x = rng.standard_normal((T, B, I))
         s0 = tuple(rng.standard_normal((1, B, H)) for _ in range(layer.cell.n_states))
-        h0 = s0 if len(s0) > 1 else s0[0]
+        h0 = layer.public_state(s0)
         R = rng.standard_normal((T, B, H))
         for k in (None, 2):
 
@@ -148,7 +148,7 @@ def check_cells(cell: str | None = None, seed: int = 0):
                 err = max(float(relative_error(got[n], ref[n]).max()) for n in ref)
                 yield f"{name} layer, bptt_truncate={k} vs windows", err
                 continue
-            d0 = dh0 if isinstance(dh0, tuple) else (dh0,)
+            d0 = layer.state_parts(dh0)
             ps = {"x": x, **{f"state0[{i}]": s for i, s in enumerate(s0)}, **dict(layer.params)}
             gs = {"x": dx, **{f"state0[{i}]": d for i, d in enumerate(d0)}, **layer.grads}
             yield f"{name} layer, ragged batch, full BPTT", gradcheck(loss, ps, gs).max_rel_error
@@ -172,12 +172,12 @@ def _truncated_reference(layer, x, h0, lengths, R, k: int) -> dict:
     gradient of that output's loss through the window of steps t-k..t alone, the state entering
     the window held constant. Summed, this is what ``bptt_truncate=k`` must give."""
     total = {n: np.zeros_like(p) for n, p in layer.params.items()}
-    states = h0 if isinstance(h0, tuple) else (h0,)
+    states = layer.state_parts(h0)
     for b in range(x.shape[1]):
         sb = tuple(s[:, b : b + 1] for s in states)
         for t in range(int(lengths[b])):
             start = max(0, t - k)
-            st = sb if len(sb) > 1 else sb[0]
+            st = layer.public_state(sb)
             if start > 0:
                 _, st = layer.forward(x[:start, b : b + 1], st)
             layer.forward(x[start : t + 1, b : b + 1], st)

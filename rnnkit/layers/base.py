@@ -164,6 +164,10 @@ class RecurrentLayer(Module):
         LD = self.num_layers * self.num_directions
         return check_parts(state, self.cell.n_states, (LD, None, self.hidden_size), what)
 
+    def public_state(self, parts) -> object:
+        """A tuple of (L*D, B, H) arrays -> the public state (the array itself for one state)."""
+        return as_public(tuple(parts))
+
     def _state_in(self, h0, what: str = "initial state") -> list | None:
         """h0 (L*D, B, H) (LSTM: a pair) -> per (layer*D + direction): tuple of (B, H)."""
         if h0 is None:
@@ -172,8 +176,8 @@ class RecurrentLayer(Module):
         return [tuple(p[i] for p in out) for i in range(self.num_layers * self.num_directions)]
 
     def _state_out(self, states: list):
-        return as_public(
-            tuple(np.stack([st[k] for st in states]) for k in range(self.cell.n_states))
+        return self.public_state(
+            np.stack([st[k] for st in states]) for k in range(self.cell.n_states)
         )
 
     # -- forward / backward -----------------------------------------------------------------------

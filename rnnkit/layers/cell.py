@@ -51,7 +51,7 @@ and ``step_back`` remain the reference, and the conformance suite checks that bo
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -81,7 +81,7 @@ class Cell:
     gates: int = 1
     n_states: int = 1
     uses_recurrent_weight: bool = True
-    steps_class: ClassVar[type | None] = None  # optional fused runner (rnnkit.layers.steps.Steps)
+    steps_class: type | None = None  # optional fused runner (rnnkit.layers.steps.Steps)
 
     def step(self, w: dict, xp: np.ndarray, state: State, rec: Recurrent) -> tuple[State, Any]:
         """One step forward: (new state, the record ``step_back`` gets)."""
