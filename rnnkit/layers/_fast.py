@@ -164,9 +164,9 @@ if AVAILABLE:
     # -- LSTM: gates [i, f, g, o] (PyTorch's order), a (B, 4H) --------------------------------
     @njit(**_JIT)
     def lstm_forward_step(a, g, b_hh, c, c_new, h_new, tc):
-        """a: in the x-projection x W_ih^T + b_ih, out the gate activations [i, f, g, o];
-        g: h(t-1) W_hh^T; b_hh (4H,) (zeros without bias); c: c(t-1). Writes c(t), h(t) and
-        tc = tanh(c(t)). All (B, .) arrays of one float dtype."""
+        """a: in the x-projection x W_ih^T, out the gate activations [i, f, g, o];
+        g: h(t-1) W_hh^T; b_hh (4H,): the bias, b_ih + b_hh (zeros without bias); c: c(t-1).
+        Writes c(t), h(t) and tc = tanh(c(t)). All (B, .) arrays of one float dtype."""
         B, H = c.shape
         half = _const(0.5, c[0, 0])
         bif, bg, bo = b_hh[: 2 * H], b_hh[2 * H : 3 * H], b_hh[3 * H :]

@@ -112,7 +112,7 @@ class LSTMSteps(Steps):
     (``A`` is then the (T, B, 4H) array of all of them) and keeps tanh(c(t)) in ``TC``; h(t-1)
     W_hh^T goes to a (B, 4H) scratch array. b_hh is added inside the step (``bias_hh_rows``
     None): in the fused kernel that is free, while folding it into xp would cost a pass over the
-    whole (T, B, 4H) projection."""
+    whole (T, B, 4H) projection; with the kernel, b_ih is added there too (``adds_bias_ih``)."""
 
     hh_rows = None  # dL/d(recurrent product) = dL/da: one array
 
@@ -122,6 +122,9 @@ class LSTMSteps(Steps):
         self.fast = fast_kernels()
         self.has_bias = rw.b is not None
         self.b_hh = rw.b if rw.b is not None else np.zeros(4 * H, dt)
+        if self.fast is not None and "b_ih" in w:  # the kernel adds b_ih + b_hh in its pass
+            self.adds_bias_ih = True
+            self.b_hh = w["b_ih"] + self.b_hh
         self.g = np.empty((B, 4 * H), dt)
         self.TC = np.empty((T, B, H), dt)
         # set by the backward: ping-pong outputs, the kernel's row copy; the NumPy path's factors

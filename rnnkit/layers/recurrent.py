@@ -126,7 +126,7 @@ def recurrent_forward(
         np.take(W_ih.T, ids, axis=0, out=xp, mode="wrap")
     else:
         np.matmul(x.reshape(T * B, -1), W_ih.T, out=xp.reshape(T * B, G * H))
-    if "b_ih" in w:
+    if "b_ih" in w and not steps.adds_bias_ih:
         xp += w["b_ih"]
         if steps.bias_hh_rows is not None:
             xp[..., steps.bias_hh_rows] += w["b_hh"][steps.bias_hh_rows]
@@ -263,10 +263,14 @@ def weight_grads(
             dgi_all[..., rows] = dZ
             own_rows = True
     if "w_hh" in w:
-        gW = np.zeros_like(w["w_hh"])
-        for rows, V in _runs(groups, GH):
-            gW[rows] = dgi2[:, rows].T @ V.reshape(T * B, -1)  # with the inputs of every step
-        grads["w_hh"] = gW
+        runs = _runs(groups, GH)
+        if len(runs) == 1 and runs[0][0] == slice(0, GH):  # one product: h(t-1) of every step
+            grads["w_hh"] = dgi2.T @ runs[0][1].reshape(T * B, -1)
+        else:
+            gW = np.zeros_like(w["w_hh"])
+            for rows, V in runs:
+                gW[rows] = dgi2[:, rows].T @ V.reshape(T * B, -1)  # with the inputs of each step
+            grads["w_hh"] = gW
     if "b_hh" in w:
         if not groups:
             grads["b_hh"] = np.zeros_like(w["b_hh"])

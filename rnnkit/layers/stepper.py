@@ -30,7 +30,7 @@ from .steps import RecurrentWeights, Steps
 def _input_bias(steps: Steps, w: dict, dtype) -> np.ndarray:
     """b_ih plus the rows of b_hh that the runner folds into the input projection."""
     bias = np.zeros(w["w_ih"].shape[0], dtype)
-    if "b_ih" in w:
+    if "b_ih" in w and not steps.adds_bias_ih:
         bias += w["b_ih"]
         if steps.bias_hh_rows is not None:
             bias[steps.bias_hh_rows] += w["b_hh"][steps.bias_hh_rows]

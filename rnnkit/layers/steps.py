@@ -12,7 +12,8 @@ gradients written over the cache when the backward consumes it) and may use numb
 The methods, in the order the loop calls them:
 
 * ``projection()``: the (T, B, G*H) array that receives W_ih x(t) + b_ih (+ the ``bias_hh_rows``
-  of b_hh, folded in once for all steps);
+  of b_hh, folded in once for all steps; without b_ih when the runner ``adds_bias_ih`` in its
+  fused step, which saves a pass over the whole projection);
 * ``forward(t, xp_t, prev, new)``: step t, writing the new states into ``new`` (each (B, H));
 * ``begin_backward(lead, retain)`` -> (dgi_all, dgh_all): the arrays that receive each step's
   dL/dxp (T, B, G*H) and dL/d(recurrent product) on the rows ``hh_rows`` (or dgi_all itself when
@@ -89,6 +90,7 @@ class Steps:
 
     xp_in_state = False  # G = 1 only: the projection is written into S[0][1:] itself
     bias_hh_rows: slice | None = None  # rows of b_hh folded into the projection
+    adds_bias_ih = False  # the runner adds b_ih inside its step: the loop does not
     hh_rows: slice | None = slice(None)  # rows of dgh_all (None: dgh_all is dgi_all)
 
     def __init__(self, cell: Cell, w: dict, rw: RecurrentWeights, S: tuple):
