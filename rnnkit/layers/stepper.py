@@ -107,7 +107,7 @@ class Stepper:
 class StepFunction:
     """Step-level forward and backward through a unidirectional ``layer`` (all its layers).
 
-        f = StepFunction(layer)                      # derived weights prepared here, once
+        f = StepFunction(layer)                      # W_hh^T etc. prepared here, once
         y1, s1, tape1 = f.forward(x1, None)          # x (B, I) floats or (B,) ids; state None: 0
         y2, s2, tape2 = f.forward(x2, s1)
         dx2, ds1 = f.backward(tape2, dy2, None)      # dy (B, H) of the top layer; dstate like s

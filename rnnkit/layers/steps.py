@@ -73,6 +73,11 @@ class _Rec:
             s.inputs[block][s.t] = v
         WT = s.rw.WT
         assert WT is not None  # (checked by _rows)
+        if block is None:  # all rows: no slicing
+            out = v @ WT
+            if s.rw.b is not None:
+                out += s.rw.b
+            return out
         out = v @ WT[:, rows]
         if s.rw.b is not None:
             out += s.rw.b[rows]
@@ -121,15 +126,14 @@ class Steps:
 
     def begin_backward(self, lead: tuple, retain: bool) -> tuple:
         shape = (self.T, self.B, self.GH)
-        self.dgh_all = np.zeros(shape, self.dtype)
+        self.dgh_all = np.empty(shape, self.dtype)
         own = [n for n in self.w if n not in ("w_ih", "w_hh", "b_ih", "b_hh")]
         self.dw = {n: np.zeros_like(self.w[n]) for n in own}
         return np.empty(shape, self.dtype), self.dgh_all
 
     def backward(self, t: int, dnew: State, dgi: np.ndarray, dgh: np.ndarray) -> State:
         self.t, self.dgh = t, dgh
-        if dgh is not self.dgh_all[t]:
-            dgh[...] = 0.0  # truncated BPTT: a scratch array reused by every step
+        dgh[...] = 0.0  # rows the cell's rec.back does not reach have no gradient
         dxp, dprev = self.cell.step_back(self.w, dnew, self.saved[t], self.rec, self.dw)
         np.copyto(dgi, dxp)
         if len(dprev) != len(dnew):
@@ -138,7 +142,7 @@ class Steps:
         for d, dn in zip(dprev, dnew):
             if d is None:
                 d = np.zeros(dn.shape, dn.dtype)
-            elif d.shape != dn.shape or np.shares_memory(d, dn):
+            elif d.shape != dn.shape or np.may_share_memory(d, dn):
                 d = np.array(np.broadcast_to(d, dn.shape))  # the loop updates it in place
             out.append(d)
         return tuple(out)
