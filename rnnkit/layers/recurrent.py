@@ -1,7 +1,9 @@
-"""The one time loop that every recurrent cell (Elman, LSTM, GRU) shares, forward and BPTT.
+"""The one time loop that every recurrent cell shares, forward and BPTT.
 
 A cell says how one step maps (x-projection, previous state) to the next state and how one step's
-gradient flows back; everything else lives here, once:
+gradient flows back (``cell.py``); the runner of a pass (``steps.py``: the generic one on the
+cell's ``step`` / ``step_back``, or the cell's fused one) holds the per-pass arrays; everything
+else lives here, once:
 
 * the input projection of all steps in one product, xp = X W_ih^T + b  ((T*B, I) x (I, G*H), or a
   row gather of W_ih^T when the inputs are token ids), so that only the recurrence loops in Python;
@@ -11,7 +13,9 @@ gradient flows back; everything else lives here, once:
   gate pre-activations dG(t), then form each weight gradient as ONE product over the stacked steps::
 
       dW_ih = sum_t dG_ih(t)^T x(t)        = dG_ih^T X          (10.28 for U)
-      dW_hh = sum_t dG_hh(t)^T h(t-1)      = dG_hh^T H[:-1]     (10.27 for W)
+      dW_hh = sum_t dG_hh(t)^T h(t-1)      = dG_hh^T H[:-1]     (10.27 for W; a gate block
+                                                             whose input is gated, f * h(t-1),
+                                                             takes those inputs instead)
       db_ih = sum_t dG_ih(t),  db_hh = sum_t dG_hh(t)           (10.22)
       dx(t) = dG_ih(t) W_ih
 
@@ -22,16 +26,16 @@ gradient flows back; everything else lives here, once:
   k >= T gives exactly full BPTT.  (The other usual form, chunks of k steps with the state carried
   but no gradient across chunk boundaries, is just forward/backward on each chunk: see
   ``rnnkit.train``.)
-* memory, like PyTorch's ``retain_graph``: by default a backward consumes the cache -- the cell
-  may write the step gradients over its cached activations (those of step t are dead once its
+* memory, like PyTorch's ``retain_graph``: by default a backward consumes the cache -- a fused
+  runner may write the step gradients over its cached activations (those of step t are dead once its
   gradient is formed), so BPTT needs no (T, B, G*H) array beyond the cache, and the cache's
   arrays are dropped at the end; a second backward then raises. ``retain_cache=True`` keeps the
   cache intact (fresh gradient arrays) for more backward passes.
 
 Arrays: T steps, B sequences, I input features, H hidden units, G gates (1, 3 or 4). The state is a
-tuple: (h,) for Elman and GRU, (h, c) for LSTM; each (B, H). The cache keeps the stacked states
-``S[k]`` of shape (T+1, B, H) with S[k][0] the initial state, so the previous state of step t is
-S[k][t] and the stacked previous states of all steps are S[k][:-1].
+tuple (``state.py``): (h,) for Elman and GRU, (h, c) for LSTM; each (B, H). The cache keeps the
+stacked states ``S[k]`` of shape (T+1, B, H) with S[k][0] the initial state, so the previous state
+of step t is S[k][t] and the stacked previous states of all steps are S[k][:-1].
 """
 
 from __future__ import annotations
