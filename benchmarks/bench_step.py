@@ -7,6 +7,7 @@ Run (from the repository root):
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_step.py --memory --cells rnn,lstm,gru
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_step.py --profile --cells lstm --shapes 0
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_step.py --json /tmp/bench.json
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_step.py --cells lstm --baseline /work/old
 
 What is timed (both sides, float32, time-major inputs, zero initial state):
 
@@ -35,6 +36,12 @@ Errors: a cell that cannot be built (unknown name, a module that fails to import
 layer), or whose untimed check against torch fails, is not timed; it is printed as ``ERROR`` on
 stderr when it happens and again in a summary, the other cells still run, and the benchmark then
 exits with status 1 -- a failing cell is never a silent gap in the table.
+
+``--baseline DIR``: also time the recurrent layer of an older checkout (``DIR/rnnkit``, imported
+as the package ``rnnkit_base`` from a copy) in the same alternated rounds, on each path (columns
+``base-numpy``, ``base-fast``), with the same weights and the same output layer; ``new/base`` is
+base ms / current ms (> 1: the current code is faster). Under load this is the fair old-vs-new
+comparison: both see the same machine at the same moments.
 
 ``--memory``: peak memory of one rnnkit training step (tracemalloc: NumPy reports its buffers to
 it), against the bytes the backward pass needs cached -- the arrays of the Cache returned by
@@ -106,6 +113,34 @@ SHAPES = [
     (35, 20, 200, 200, 10000),
 ]
 F32 = np.float32
+BASE: Any = None  # the --baseline package (rnnkit_base), or None
+
+
+def load_baseline(root: str):
+    """``root/rnnkit`` copied to a temporary folder as ``rnnkit_base`` (absolute imports
+    renamed) and imported; its numba kernels compile into that copy's cache."""
+    import importlib
+    import re
+    import shutil
+    import tempfile
+
+    tmp = tempfile.mkdtemp(prefix="rnnkit_base_")
+    dst = os.path.join(tmp, "rnnkit_base")
+    shutil.copytree(os.path.join(root, "rnnkit"), dst, ignore=shutil.ignore_patterns("__pycache__"))
+    for folder, _, files in os.walk(dst):
+        for name in files:
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                with open(path, encoding="utf-8") as fh:
+                    text = fh.read()
+                text = re.sub(r"\b(from|import) rnnkit\b", r"\1 rnnkit_base", text)
+                with open(path, "w", encoding="utf-8") as fh:
+                    fh.write(text)
+    sys.path.insert(0, tmp)
+    mod = importlib.import_module("rnnkit_base")
+    for sub in ("layers.recurrent", "layers.registry", "layers._fast"):
+        importlib.import_module(f"rnnkit_base.{sub}")
+    return mod
 
 
 def shape_name(s) -> str:
@@ -113,28 +148,31 @@ def shape_name(s) -> str:
 
 
 # -- the fast-path switch ------------------------------------------------------------------------
-def set_fast(on: bool) -> None:
-    if _fast is None:
+def set_fast(on: bool, module=None) -> None:
+    mod: Any = _fast if module is None else module
+    if mod is None:
         return
-    if hasattr(_fast, "set_enabled"):
-        _fast.set_enabled(bool(on))
+    if hasattr(mod, "set_enabled"):
+        mod.set_enabled(bool(on))
     else:
-        _fast.ENABLED = bool(on)
+        mod.ENABLED = bool(on)
 
 
 @contextmanager
-def fast_path(on: bool | None):
-    """on=None: leave the switch alone; otherwise set it for the block and restore it."""
-    if _fast is None or on is None:
+def fast_path(on: bool | None, module=None):
+    """on=None: leave the switch alone; otherwise set it for the block and restore it.
+    ``module``: the _fast module to switch (default: this checkout's)."""
+    mod: Any = _fast if module is None else module
+    if mod is None or on is None:
         yield
         return
-    old = getattr(_fast, "ENABLED", None)
-    set_fast(on)
+    old = getattr(mod, "ENABLED", None)
+    set_fast(on, mod)
     try:
         yield
     finally:
         if old is not None:
-            set_fast(old)
+            set_fast(old, mod)
 
 
 @contextmanager
@@ -209,6 +247,10 @@ class Problem:
             self.t_x = torch.from_numpy(self.x.copy()).requires_grad_(True)
             self.t_tgt = torch.from_numpy(self.tgt.reshape(-1).copy())
             self.t_params = list(self.t_rnn.parameters()) + list(self.t_lin.parameters())
+            if BASE is not None:
+                base = BASE.layers.registry.make_recurrent(cell, I, H, seed=seed, dtype="float32")
+                base.load_state_dict(layer.state_dict())
+                self.base_cell, self.base_params = base.cell, base.weights()
         else:
             self.params = layer.weights()
             k = 1.0 / np.sqrt(H)
@@ -227,6 +269,21 @@ class Problem:
         dy, dWo, dbo = linear_backward(y, self.Wo, dlogits)
         del y, dlogits
         dx, _, grads = recurrent_backward(self.cell, self.params, cache, dy)
+        return loss, dx, grads, dWo, dbo
+
+    def base_step(self):
+        """The same step with the --baseline checkout's recurrent layer."""
+        T, B, I, H, O = self.shape
+        rec = BASE.layers.recurrent
+        y, _, cache = rec.recurrent_forward(
+            self.base_cell, self.base_params, self.x, None, hidden_size=H, dtype=F32
+        )
+        logits = linear_forward(y, self.Wo, self.bo)
+        loss, _, dlogits = softmax_cross_entropy(logits, self.tgt, inplace=True)
+        del logits
+        dy, dWo, dbo = linear_backward(y, self.Wo, dlogits)
+        del y, dlogits
+        dx, _, grads = rec.recurrent_backward(self.base_cell, self.base_params, cache, dy)
         return loss, dx, grads, dWo, dbo
 
     def torch_step(self):
@@ -363,6 +420,14 @@ def run_speed(args, cells, shapes) -> list[dict]:
                             prob.rnnkit_step()
 
                     sides[pname] = f
+                if BASE is not None and torch is not None:
+                    for pname, on in paths:
+
+                        def fb(on=on, prob=prob):
+                            with fast_path(on, BASE.layers._fast):
+                                prob.base_step()
+
+                        sides[f"base-{pname}"] = fb
                 if torch is not None:
                     sides["torch"] = prob.torch_step
                 r = time_sides(sides, args.repeats, args.warmup)
@@ -377,6 +442,10 @@ def run_speed(args, cells, shapes) -> list[dict]:
                 if torch is not None:
                     for pname, _ in paths:
                         rec[f"ratio_{pname}"] = r["torch"]["median_ms"] / r[pname]["median_ms"]
+                        if f"base-{pname}" in r:
+                            b = r[f"base-{pname}"]["median_ms"]
+                            rec[f"ratio_base-{pname}"] = r["torch"]["median_ms"] / b
+                            rec[f"new/base_{pname}"] = b / r[pname]["median_ms"]
                 results.append(rec)
                 line = f"  {cell:4s} {shape_name(shape):18s} th={threads} " + "  ".join(
                     f"{k}={v['median_ms']:.2f}ms" for k, v in r.items()
@@ -385,6 +454,8 @@ def run_speed(args, cells, shapes) -> list[dict]:
                     line += "  " + "; ".join(f"{p}: {c}" for p, c in checks)
                 print(line, flush=True)
     print_table(results, columns, torch is not None)
+    if BASE is not None:
+        print_baseline(results, columns)
     if use_fast and any("fast" not in r["times"] for r in results):
         print("-: the cell has no numba path (its module does not use rnnkit.layers._fast)")
     return results
@@ -423,6 +494,27 @@ def print_table(results, paths, have_torch):
     print(
         "iqr% = largest interquartile range / median of the sides: above ~15, rerun (noisy machine)"
     )
+
+
+def print_baseline(results, paths):
+    """The --baseline comparison: medians, min, and ratios per path."""
+    print("\nagainst --baseline (same rounds): ms median (min); ratio = torch / side")
+    for r in results:
+        if "check_failed" in r:
+            continue
+        t = r["times"]
+        for p, _ in paths:
+            if f"base-{p}" not in t:
+                continue
+            new, base, th = t[p], t[f"base-{p}"], t["torch"]
+            print(
+                f"  {r['cell']:4s} {','.join(map(str, r['shape'])):19s} {p:5s} "
+                f"new {new['median_ms']:8.2f} ({new['min_ms']:8.2f})  "
+                f"base {base['median_ms']:8.2f} ({base['min_ms']:8.2f})  "
+                f"torch {th['median_ms']:8.2f} ({th['min_ms']:8.2f})  "
+                f"ratio new {r[f'ratio_{p}']:.2f} base {r[f'ratio_base-{p}']:.2f}  "
+                f"new/base {r[f'new/base_{p}']:.3f}"
+            )
 
 
 # -- memory --------------------------------------------------------------------------------------
@@ -567,7 +659,11 @@ def main(argv=None) -> int:
     p.add_argument("--memory", action="store_true", help="peak memory vs cached activations")
     p.add_argument("--profile", action="store_true", help="cProfile the rnnkit step instead")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    p.add_argument("--baseline", metavar="DIR", help="also time DIR/rnnkit (an older checkout)")
     args = p.parse_args(argv)
+    if args.baseline:
+        global BASE
+        BASE = load_baseline(args.baseline)
     args.threads = [int(t) for t in args.threads.split(",")]
     cells = [c.strip() for c in args.cells.split(",") if c.strip()]
     shapes = parse_shapes(args.shapes)

@@ -126,12 +126,12 @@ def _truncated_reference(layer, x, h0, lengths, R, k: int) -> dict:
     ``layer``: anything with ``params``, ``grads``, ``hidden_size``, ``forward(x, state)`` and
     ``backward(dy)`` as rnnkit's recurrent layers have them (nothing here imports the layers)."""
     total = {n: np.zeros_like(p) for n, p in layer.params.items()}
-    states = h0 if isinstance(h0, tuple) else (h0,)
+    states = layer.state_parts(h0)
     for b in range(x.shape[1]):
         sb = tuple(s[:, b : b + 1] for s in states)
         for t in range(int(lengths[b])):
             start = max(0, t - k)
-            st = sb if len(sb) > 1 else sb[0]
+            st = layer.public_state(sb)
             if start > 0:
                 _, st = layer.forward(x[:start, b : b + 1], st)
             layer.forward(x[start : t + 1, b : b + 1], st)

@@ -6,9 +6,10 @@ import importlib.util
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from rnnkit.layers import registry
+from rnnkit.layers import make_recurrent, registry
 
 _spec = importlib.util.spec_from_file_location(
     "_conformance", Path(__file__).with_name("test_cell_conformance.py")
@@ -22,16 +23,39 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "adding-a-cell.md"
 
 @pytest.fixture(scope="module")
 def mgu():
-    code = re.search(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S).group(1)
-    exec(compile(code, str(DOC), "exec"), {"__name__": "doc_example"})
+    exec(compile(_code(), str(DOC), "exec"), {"__name__": "doc_example"})
     assert "mgu" in registry.cell_names()
     yield "mgu"
     registry.CELLS.pop("mgu", None)
 
 
+def _code() -> str:
+    m = re.search(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
+    assert m is not None
+    return m.group(1)
+
+
 def test_doc_cell_is_short():
-    code = re.search(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S).group(1)
-    assert len([ln for ln in code.splitlines() if ln.strip()]) < 60
+    assert len([ln for ln in _code().splitlines() if ln.strip()]) <= 40
+
+
+def test_doc_cell_has_no_dead_parameter(mgu):
+    """Every entry of every parameter's gradient is nonzero: W_hh's candidate rows (multiplying
+    f * h(t-1)) and b_hh's are used, and the layer has exactly the MGU's parameters."""
+    I, H = 4, 3
+    layer = make_recurrent(mgu, I, H, seed=0, dtype="float64")
+    assert {n: p.shape for n, p in layer.params.items()} == {
+        "weight_ih_l0": (2 * H, I),
+        "weight_hh_l0": (2 * H, H),
+        "bias_ih_l0": (2 * H,),
+        "bias_hh_l0": (2 * H,),
+    }
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((6, 2, I))
+    y, _ = layer.forward(x, rng.standard_normal((1, 2, H)))
+    layer.backward(rng.standard_normal(y.shape))
+    for n, g in layer.grads.items():
+        assert np.all(g != 0), n
 
 
 @pytest.mark.parametrize(

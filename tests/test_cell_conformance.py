@@ -9,7 +9,10 @@ For each cell, float64 unless said otherwise:
 * a retained cache gives the same gradients as a consumed one, twice;
 * stepping one step at a time (``StepFunction``) equals the sequence forward and backward;
 * float32 agrees with float64;
-* stacked and bidirectional layers of the cell pass gradcheck too.
+* stacked and bidirectional layers of the cell pass gradcheck too;
+* a fused runner (``Cell.steps_class``) gives what the cell's ``step`` / ``step_back`` give.
+
+``tests/test_cells_registered.py`` checks that every test here runs for every registered cell.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import numpy as np
 import pytest
 
 from rnnkit.gradcheck import _truncated_reference, gradcheck, relative_error
-from rnnkit.layers import StepFunction, cell_names, make_recurrent
+from rnnkit.layers import StepFunction, cell_names, check_parts, make_recurrent
 
 CELLS = cell_names()
 T, B, I, H = 5, 3, 4, 3
@@ -37,7 +40,7 @@ def _problem(cell, seed=0, dtype="float64", **kw):
 
 
 def _pack(s):
-    return s if isinstance(s, tuple) else (s,)
+    return check_parts(s, len(s) if isinstance(s, tuple) else 1)
 
 
 def _check_grad(layer, x, h0, R, lengths):
@@ -173,3 +176,25 @@ def test_float32_agrees_with_float64(cell):
     for n in l64.grads:
         assert l32.grads[n].dtype == np.float32
         np.testing.assert_allclose(l32.grads[n], l64.grads[n], rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("k", [None, 1])
+def test_fused_runner_equals_reference_steps(cell, k):
+    """A cell's optional fused runner (``steps_class``: the built-in Elman, LSTM and GRU) gives
+    what its ``step`` / ``step_back`` give, run by the generic runner: outputs, final states,
+    every gradient; full and truncated BPTT on a ragged batch (a cell without one: trivially)."""
+    fused, x, h0, R = _problem(cell, seed=8, num_layers=2)
+    ref = make_recurrent(cell, I, H, seed=8, dtype="float64", num_layers=2)
+    ref.cell.steps_class = None  # the generic runner on step / step_back
+    outs = []
+    for layer in (fused, ref):
+        y, hn = layer.forward(x, h0, lengths=LENGTHS)
+        dx, dh0 = layer.backward(R, hn, bptt_truncate=k)
+        outs.append(((y, dx) + check_parts(hn, layer.cell.n_states) + _pack(dh0), layer.grads))
+    (a, ga), (b, gb) = outs
+    for u, v in zip(a, b):
+        np.testing.assert_allclose(u, v, rtol=1e-10, atol=1e-12)
+    assert set(ga) == set(gb)
+    for n in ga:
+        np.testing.assert_allclose(ga[n], gb[n], rtol=1e-10, atol=1e-12, err_msg=n)

@@ -268,20 +268,35 @@ def test_predict_dispatches_on_the_stored_task(small_run):
     assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0 + 1e-9
 
 
-def test_first_numba_compile_is_announced_once(monkeypatch, capsys):
+def test_first_numba_compile_is_announced_once(monkeypatch, caplog):
     from rnnkit.layers import _fast
 
     need("numba")
     monkeypatch.setattr(_fast, "ENABLED", True)
     monkeypatch.setattr(_fast, "_ANNOUNCED", False)
     monkeypatch.setattr(_fast, "_compiled_before", lambda: False)
-    assert _fast.kernels() is _fast and _fast.kernels() is _fast
-    err = capsys.readouterr().err
-    assert err.count("compiling the LSTM/GRU kernels") == 1 and err.count("\n") == 1
+    with caplog.at_level("INFO", logger="rnnkit"):
+        assert _fast.kernels() is _fast and _fast.kernels() is _fast
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1 and "compiling the LSTM/GRU kernels" in said[0]
+    caplog.clear()
     monkeypatch.setattr(_fast, "_ANNOUNCED", False)
     monkeypatch.setattr(_fast, "_compiled_before", lambda: True)
-    _fast.kernels()
-    assert capsys.readouterr().err == ""
+    with caplog.at_level("INFO", logger="rnnkit"):
+        _fast.kernels()
+    assert caplog.records == []
+
+
+def test_the_command_line_shows_the_library_log_on_stderr(capsys):
+    import logging
+
+    from rnnkit.app.cli import show_library_log
+
+    show_library_log()
+    show_library_log()  # once only, however often main() runs in a process
+    logging.getLogger("rnnkit.layers._fast").info("rnnkit: a line")
+    logging.getLogger("rnnkit.layers._fast").debug("not this one")
+    assert capsys.readouterr().err == "rnnkit: a line\n"
 
 
 def test_module_misuse_is_a_one_line_rnnkit_error():

@@ -316,8 +316,12 @@ def test_shapes_and_names_match_torch_layout():
         "bias_ih_l0": (15,),
         "bias_hh_l0": (15,),
     }
-    assert gru.cell.bias_hh_in_xp == slice(0, 10) and gru.cell.hh_rows(5) == slice(10, 15)
-    assert lstm.cell.hh_rows(5) is None
+    x = np.zeros((2, 1, 3), np.float32)
+    gru.forward(x)
+    lstm.forward(x)
+    g, s = gru.last_cache().steps, lstm.last_cache().steps
+    assert g.bias_hh_rows == slice(0, 10) and g.hh_rows == slice(10, 15)
+    assert s.hh_rows is None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -402,12 +406,12 @@ def test_switch(fast_path):
     assert _fast.kernels() is None
     layer = LSTM(2, 3)
     layer.forward(np.zeros((2, 1, 2), np.float32))
-    assert layer.last_cache().buf["fast"] is None
+    assert layer.last_cache().steps.fast is None
     if have("numba"):
         fast_path(True)
         assert _fast.kernels() is _fast
         layer.forward(np.zeros((2, 1, 2), np.float32))
-        assert layer.last_cache().buf["fast"] is _fast
+        assert layer.last_cache().steps.fast is _fast
 
 
 # ----------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ Bad input ends with a one-line message on stderr and exit status 2, never a trac
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 
@@ -28,8 +29,37 @@ from .parser import build_parser
 __all__ = ["main", "build_parser"]
 
 
+def show_library_log() -> None:
+    """The library logs (never prints) what a person may want to know while a command runs,
+    e.g. that numba is compiling: its INFO lines go to stderr as they are, once per process."""
+    log = logging.getLogger("rnnkit")
+    if not any(getattr(h, "_rnnkit_cli", False) for h in log.handlers):
+        handler = _StderrHandler()
+        handler._rnnkit_cli = True  # type: ignore[attr-defined]
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """A handler that writes to the sys.stderr of the moment (tests and MPI ranks swap it)."""
+
+    def __init__(self):
+        super().__init__()
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     from ..parallel import launch_rank
+
+    show_library_log()
 
     if launch_rank() > 0:  # under mpirun: rank 0 alone prints (errors only it saw excepted)
         with open(os.devnull, "w") as null, contextlib.redirect_stdout(null):

@@ -20,7 +20,7 @@ def _layer_checks(name: str, rng, seed: int) -> Iterator[tuple[str, float]]:
     layer = make_recurrent(name, I, H, seed=seed, dtype="float64")
     x = rng.standard_normal((T, B, I))
     s0 = tuple(rng.standard_normal((1, B, H)) for _ in range(layer.cell.n_states))
-    h0 = s0 if len(s0) > 1 else s0[0]
+    h0 = layer.public_state(s0)
     R = rng.standard_normal((T, B, H))
 
     def loss() -> float:
@@ -36,7 +36,7 @@ def _layer_checks(name: str, rng, seed: int) -> Iterator[tuple[str, float]]:
             err = max(float(relative_error(got[n], ref[n]).max()) for n in ref)
             yield f"{name} layer, bptt_truncate={k} vs windows", err
             continue
-        d0 = dh0 if isinstance(dh0, tuple) else (dh0,)
+        d0 = layer.state_parts(dh0)
         ps = {"x": x, **{f"state0[{i}]": s for i, s in enumerate(s0)}, **dict(layer.params)}
         gs = {"x": dx, **{f"state0[{i}]": d for i, d in enumerate(d0)}, **layer.grads}
         yield f"{name} layer, ragged batch, full BPTT", gradcheck(loss, ps, gs).max_rel_error

@@ -1,5 +1,6 @@
-"""Optional numba kernels for the per-step elementwise work of the LSTM and GRU cells (and the
-scatter-add that is the gradient of a row gather, ``functional.scatter_add_rows``).
+"""Optional numba kernels for the per-step elementwise work of the LSTM and GRU cells (the numba
+import, the on/off switch and the scatter-add of ``functional.scatter_add_rows`` are in the core
+module ``rnnkit/kernels.py``).
 
 The gated cells spend, at small and medium sizes, most of their time in the ~10 small NumPy calls
 per step that apply the gate nonlinearities and combine the gates (about a microsecond each, plus
@@ -16,8 +17,9 @@ agree to the last bit or nearly, and in float32 they differ only by the tanh imp
   ``np.tanh`` and 20x faster than calling ``tanhf`` per element.
 
 Use: ``kernels()`` returns this module when the fast path is on (numba imports, ``ENABLED`` is
-true), else None. ``ENABLED`` starts true unless the environment variable ``RNNKIT_NO_NUMBA=1``;
-tests and benchmarks flip it (``set_enabled``). A cell checks the switch once per forward pass
+true), else None. ``ENABLED`` is ``rnnkit.kernels.ENABLED`` (read and set through this module as
+well): it starts true unless the environment variable ``RNNKIT_NO_NUMBA=1``; tests and
+benchmarks flip it (``set_enabled``). A cell checks the switch once per forward pass
 and runs that pass's backward on the same path. numba is imported only when this module is, and
 the layers import it only at their first forward pass.
 
@@ -27,21 +29,36 @@ of truncated BPTT, reshaped to (n*B, H)); cache row of gradient row r is r % B.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
-from typing import Any
+import sys
+import types as _pytypes
 
 import numpy as np
 
-try:
-    import numba
+from .. import kernels as _core
+from ..kernels import AVAILABLE, set_enabled
+
+if AVAILABLE:
     from numba import njit, types
     from numba.extending import overload
-except ImportError:  # the fast path is optional
-    numba = None  # type: ignore[assignment]  # the module, or None when numba is missing
 
-AVAILABLE = numba is not None
-ENABLED = AVAILABLE and os.environ.get("RNNKIT_NO_NUMBA", "") != "1"
+
+class _Switch(_pytypes.ModuleType):
+    """This module, with ``ENABLED`` read and set on the one switch in ``rnnkit.kernels``."""
+
+    @property
+    def ENABLED(self) -> bool:
+        return _core.ENABLED
+
+    @ENABLED.setter
+    def ENABLED(self, on: bool) -> None:
+        _core.ENABLED = bool(on)
+
+
+sys.modules[__name__].__class__ = _Switch
+ENABLED: bool  # the switch: a property of this module (_Switch), stored in rnnkit.kernels
 
 # tanh(x) ~ x P(x^2) / Q(x^2) on |x| <= 10 (|x| > 10: tanh rounds to +-1 in float32)
 _P = (
@@ -59,19 +76,12 @@ Q1, Q2, Q3 = _Q[1:]
 CLAMP = 10.0
 
 
-def set_enabled(on: bool) -> None:
-    """Turn the fast path on or off (on needs numba)."""
-    global ENABLED
-    ENABLED = bool(on) and AVAILABLE
-
-
 _ANNOUNCED = False
 
 
 def _compiled_before() -> bool:
     """Whether numba's on-disk cache already holds these kernels for this Python."""
     import glob
-    import sys
 
     tag = f"py{sys.version_info[0]}{sys.version_info[1]}"
     here = os.path.dirname(os.path.abspath(__file__))
@@ -83,20 +93,18 @@ def _compiled_before() -> bool:
 
 def kernels():
     """This module when the fast path is to be used, else None. The first time a process asks
-    and numba has no cached build yet, one line on stderr says why the next seconds pause."""
-    import sys
+    and numba has no cached build yet, one line at INFO on the ``rnnkit`` logger says why the
+    next seconds pause (the command line prints the logger's INFO lines on stderr)."""
 
     global _ANNOUNCED
-    if not ENABLED:
+    if not _core.ENABLED:
         return None
     if not _ANNOUNCED:
         _ANNOUNCED = True
-        if not _compiled_before():
-            print(
+        if not _compiled_before():  # logged, not printed: the command line shows it on stderr
+            logging.getLogger(__name__).info(
                 "rnnkit: compiling the LSTM/GRU kernels with numba (first use only, about "
-                "10 s; cached afterwards)",
-                file=sys.stderr,
-                flush=True,
+                "10 s; cached afterwards)"
             )
     return sys.modules[__name__]
 
@@ -110,8 +118,10 @@ def tanh32_reference(x: np.ndarray) -> np.ndarray:
     return (v * p / q).astype(np.float32)
 
 
+__all__ = ["AVAILABLE", "set_enabled", "kernels", "tanh32_reference"]
+
 if AVAILABLE:
-    _JIT: dict[str, Any] = dict(cache=True, fastmath=False, error_model="numpy", nogil=True)
+    _JIT = _core.JIT
 
     def _tanh(x):  # typed by the overload below
         raise NotImplementedError
@@ -154,9 +164,9 @@ if AVAILABLE:
     # -- LSTM: gates [i, f, g, o] (PyTorch's order), a (B, 4H) --------------------------------
     @njit(**_JIT)
     def lstm_forward_step(a, g, b_hh, c, c_new, h_new, tc):
-        """a: in the x-projection x W_ih^T + b_ih, out the gate activations [i, f, g, o];
-        g: h(t-1) W_hh^T; b_hh (4H,) (zeros without bias); c: c(t-1). Writes c(t), h(t) and
-        tc = tanh(c(t)). All (B, .) arrays of one float dtype."""
+        """a: in the x-projection x W_ih^T, out the gate activations [i, f, g, o];
+        g: h(t-1) W_hh^T; b_hh (4H,): the bias, b_ih + b_hh (zeros without bias); c: c(t-1).
+        Writes c(t), h(t) and tc = tanh(c(t)). All (B, .) arrays of one float dtype."""
         B, H = c.shape
         half = _const(0.5, c[0, 0])
         bif, bg, bo = b_hh[: 2 * H], b_hh[2 * H : 3 * H], b_hh[3 * H :]
@@ -262,13 +272,3 @@ if AVAILABLE:
                 dhz[j] = diz[j]
             for j in range(H):
                 ddr[j] = dhr[j] * z[j]
-
-    # -- the gradient of a row gather: out[ids[j]] += rows[j] ---------------------------------
-    @njit(**_JIT)
-    def scatter_add_rows_into(ids, rows, out):
-        """out (n, F) += the rows (N, F) of ids (N,), each added to row ids[j]: one pass over
-        rows, in the order of j (so the sums are those of a sequential loop)."""
-        for j in range(ids.shape[0]):
-            o, r = out[ids[j]], rows[j]
-            for k in range(r.shape[0]):
-                o[k] += r[k]

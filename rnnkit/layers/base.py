@@ -31,6 +31,7 @@ from ..functional import as_dtype, mask_from
 from ..module import Module
 from .cell import Cell
 from .recurrent import recurrent_backward, recurrent_forward
+from .state import as_public, check_parts
 
 MERGES = ("concat", "sum", "mean", "product")
 _NEUTRAL = {"weight_ih": "w_ih", "weight_hh": "w_hh", "bias_ih": "b_ih", "bias_hh": "b_hh"}
@@ -158,31 +159,26 @@ class RecurrentLayer(Module):
         return {names[n]: v for n, v in g.items()}
 
     # -- state conversion (PyTorch's (L*D, B, H)) ---------------------------------------------
+    def state_parts(self, state, what: str = "state") -> tuple:
+        """A public state (one (L*D, B, H) array, or a tuple of them) -> a tuple of arrays."""
+        LD = self.num_layers * self.num_directions
+        return check_parts(state, self.cell.n_states, (LD, None, self.hidden_size), what)
+
+    def public_state(self, parts) -> object:
+        """A tuple of (L*D, B, H) arrays -> the public state (the array itself for one state)."""
+        return as_public(tuple(parts))
+
     def _state_in(self, h0, what: str = "initial state") -> list | None:
         """h0 (L*D, B, H) (LSTM: a pair) -> per (layer*D + direction): tuple of (B, H)."""
         if h0 is None:
             return None
-        n = self.cell.n_states
-        if n > 1 and not (isinstance(h0, tuple) and len(h0) == n):
-            raise RnnkitError(
-                f"{what} must be a tuple of {n} arrays (h, c), got {type(h0).__name__}"
-            )
-        parts = h0 if n > 1 else (h0,)
-        LD = self.num_layers * self.num_directions
-        out = []
-        for s in parts:
-            s = np.asarray(s)
-            if s.ndim != 3 or s.shape[0] != LD or s.shape[2] != self.hidden_size:
-                raise RnnkitError(
-                    f"{what} must have shape (num_layers*directions, B, H) = "
-                    f"({LD}, B, {self.hidden_size}), got {s.shape}"
-                )
-            out.append(s.astype(self.dtype, copy=False))
-        return [tuple(p[i] for p in out) for i in range(LD)]
+        out = [s.astype(self.dtype, copy=False) for s in self.state_parts(h0, what)]
+        return [tuple(p[i] for p in out) for i in range(self.num_layers * self.num_directions)]
 
     def _state_out(self, states: list):
-        s = tuple(np.stack([st[k] for st in states]) for k in range(self.cell.n_states))
-        return s if self.cell.n_states > 1 else s[0]
+        return self.public_state(
+            np.stack([st[k] for st in states]) for k in range(self.cell.n_states)
+        )
 
     # -- forward / backward -----------------------------------------------------------------------
     def forward(self, x: np.ndarray, h0=None, lengths=None, mask=None, embedding=None):

@@ -15,19 +15,25 @@
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
 from ..errors import RnnkitError
 from .cell import Cell, sum_rows
-from .registry import register_cell
+
+
+class LeakySaved(NamedTuple):
+    """What one leaky step keeps (each (B, H))."""
+
+    u: np.ndarray  # tanh(a(t))
+    h_prev: np.ndarray
 
 
 class LeakyCell(Cell):
     """Leaky units (10.9.2) with learned per-unit time constants tau = 1 + exp(rho)."""
 
     gates, n_states = 1, 1
-    saved = {"u": 1}  # u(t) = tanh(a(t))
 
     def __init__(self, tau_min: float = 1.0, tau_max: float = 100.0):
         if not (math.isfinite(tau_min) and math.isfinite(tau_max) and 1.0 <= tau_min <= tau_max):
@@ -48,28 +54,22 @@ class LeakyCell(Cell):
     def _alpha(rho):
         return 1.0 / (1.0 + np.exp(np.minimum(rho, 50.0)) + np.zeros_like(rho))  # 1/tau
 
-    def step(self, w, xp, hh, prev, new, ctx):
-        a = self._alpha(w["rho"])
-        u = ctx["u"]
-        np.add(xp, hh, out=u)
-        np.tanh(u, out=u)
-        # h(t) = h(t-1) + (u - h(t-1)) / tau
-        h = new[0]
-        np.subtract(u, prev[0], out=h)
-        h *= a
-        h += prev[0]
+    def step(self, w, xp, state, rec):
+        a, h = self._alpha(w["rho"]), state[0]
+        u = np.tanh(xp + rec(h))
+        return (h + (u - h) * a,), LeakySaved(u, h)  # h(t) = h(t-1) + (u - h(t-1)) / tau
 
-    def step_back(self, w, dnew, ctx, prev, new, dxp, dhh, dw):
-        a = self._alpha(w["rho"])
-        dh, u = dnew[0], ctx["u"]
-        np.multiply(dh, a * (1.0 - u * u), out=dxp)  # dL/da = dh / tau * (1 - u^2)
+    def step_back(self, w, dstate, saved, rec, dw):
+        a, dh, (u, h) = self._alpha(w["rho"]), dstate[0], saved
+        da = dh * (a * (1.0 - u * u))  # dL/da = dh / tau * (1 - u^2)
         # dL/dalpha = dh (u - h(t-1)); dalpha/drho = -alpha (1 - alpha)
-        dw["rho"] -= sum_rows(dh * (u - prev[0])) * a * (1.0 - a)
-        return (dh * (1.0 - a),)
+        dw["rho"] -= sum_rows(dh * (u - h)) * a * (1.0 - a)
+        return da, (dh * (1.0 - a) + rec.back(da),)
 
 
 class DeepTransitionCell(Cell):
-    """A ``depth``-layer tanh MLP as the transition h(t-1) -> h(t), optionally with a shortcut."""
+    """A ``depth``-layer tanh MLP as the transition h(t-1) -> h(t), optionally with a shortcut.
+    A step saves the tuple (z_1, ..., z_depth) of its layers' activations."""
 
     gates, n_states = 1, 1
 
@@ -77,7 +77,6 @@ class DeepTransitionCell(Cell):
         if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
             raise RnnkitError(f"depth must be an integer >= 1, got {depth!r}")
         self.depth, self.shortcut = depth, bool(shortcut)
-        self.saved = {f"z{j}": 1 for j in range(1, depth)}  # z_1 .. z_{d-1}; z_d is h(t)
 
     def own_params(self, input_size, hidden_size):
         H = hidden_size
@@ -87,35 +86,28 @@ class DeepTransitionCell(Cell):
             shapes[f"transition_bias_{j}"] = (H,)
         return shapes
 
-    def step(self, w, xp, hh, prev, new, ctx):
-        a = xp + hh
-        z = np.tanh(a)
+    def step(self, w, xp, state, rec):
+        a = xp + rec(state[0])
+        zs = [np.tanh(a)]
         for j in range(2, self.depth + 1):
-            ctx[f"z{j - 1}"][...] = z
-            pre = z @ w[f"transition_weight_{j}"].T + w[f"transition_bias_{j}"]
+            pre = zs[-1] @ w[f"transition_weight_{j}"].T + w[f"transition_bias_{j}"]
             if self.shortcut and j == self.depth:
                 pre += a
-            z = np.tanh(pre)
-        new[0][...] = z
+            zs.append(np.tanh(pre))
+        return (zs[-1],), tuple(zs)
 
-    def step_back(self, w, dnew, ctx, prev, new, dxp, dhh, dw):
-        z, dz = new[0], dnew[0]
-        da_short = None
+    def step_back(self, w, dstate, saved, rec, dw):
+        dz, da_short = dstate[0], None
         for j in range(self.depth, 1, -1):
+            z, zp = saved[j - 1], saved[j - 2]
             da = dz * (1.0 - z * z)
             if self.shortcut and j == self.depth:
                 da_short = da
-            zp = ctx[f"z{j - 1}"]
             d2 = da.reshape(-1, da.shape[-2], da.shape[-1]).sum(axis=0)  # over truncation slots
             dw[f"transition_weight_{j}"] += d2.T @ zp
             dw[f"transition_bias_{j}"] += d2.sum(axis=0)
             dz = da @ w[f"transition_weight_{j}"]
-            z = zp
-        np.multiply(dz, 1.0 - z * z, out=dxp)
+        da = dz * (1.0 - saved[0] * saved[0])
         if da_short is not None:
-            dxp += da_short
-        return (None,)
-
-
-register_cell("leaky", lambda h, tau_min=1.0, tau_max=100.0, **kw: LeakyCell(tau_min, tau_max))
-register_cell("deep", lambda h, depth=2, shortcut=True, **kw: DeepTransitionCell(depth, shortcut))
+            da = da + da_short
+        return da, (rec.back(da),)

@@ -43,20 +43,21 @@ da(t) over the gates of step t, which it has read first.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
 from ..errors import RnnkitError
+from ..functional import sigmoid
 from .base import RecurrentLayer
 from .cell import Cell
+from .steps import Steps
 
 
 def fast_kernels():
     """The numba kernels module when the fast path is on, else None (imports numba lazily)."""
-    try:
-        from . import _fast
-    except ImportError:  # pragma: no cover - _fast itself never fails to import
-        return None
+    from . import _fast
+
     return _fast.kernels()
 
 
@@ -65,156 +66,191 @@ def as_2d(a: np.ndarray, width: int) -> np.ndarray:
     return np.ascontiguousarray(a).reshape(-1, width)
 
 
-class LSTMCell(Cell):
-    """One LSTM step on x-projections xp(t) = W_ih x(t) + b_ih computed for all steps.
+class LSTMSaved(NamedTuple):
+    """What one LSTM step keeps for its backward (each (B, H))."""
 
-    b_hh is added inside the step (``bias_hh_in_xp = None``): in the fused kernel that is free,
-    while folding it into xp would cost a pass over the whole (T, B, 4H) projection. The step
-    overwrites xp(t) with the gate activations [i, f, g, o] (``keeps_xp``: ``buf["xp"]`` is then
-    the (T, B, 4H) array of all of them), ``TC`` (T, B, H) keeps tanh(c(t)); the states h, c live
-    in the shared loop's S arrays; h(t-1) W_hh^T goes to a (B, 4H) scratch array.
-    """
+    i: np.ndarray
+    f: np.ndarray
+    g: np.ndarray
+    o: np.ndarray
+    c_prev: np.ndarray
+    tanh_c: np.ndarray
+
+
+class LSTMCell(Cell):
+    """One LSTM step (10.40-10.44), gates i, f, g, o in PyTorch's order.
+
+    ``step`` / ``step_back`` are the reference; :class:`LSTMSteps` runs the same steps fused."""
 
     gates = 4
     n_states = 2
-    bias_hh_in_xp = None
-    keeps_xp = True
 
-    def derive(self, w, H, dtype):
-        W, dtype = w["w_hh"], np.dtype(dtype)
-        has_bias = "b_hh" in w
-        d = {
-            "W": W,
-            "WT": np.ascontiguousarray(W.T),
-            "fast": fast_kernels(),
-            "has_bias": has_bias,
-            "b_hh": w["b_hh"] if has_bias else np.zeros(4 * H, dtype),
-        }
-        if d["fast"] is None:
-            sc = np.full(4 * H, 0.5, dtype)
-            sc[2 * H : 3 * H] = 1.0
-            d["sc"], d["off"] = sc, (sc != 1.0).astype(dtype) * dtype.type(0.5)
-        return d
+    def step(self, w, xp, state, rec):
+        h, c = state
+        H = h.shape[-1]
+        a = xp + rec(h)  # a(t) = W_ih x(t) + b_ih + W_hh h(t-1) + b_hh
+        i, f, o = sigmoid(a[:, :H]), sigmoid(a[:, H : 2 * H]), sigmoid(a[:, 3 * H :])
+        g = np.tanh(a[:, 2 * H : 3 * H])  # (10.42, 10.41, 10.44; the candidate of 10.40)
+        c_new = f * c + i * g  # (10.40)
+        tc = np.tanh(c_new)
+        return (o * tc, c_new), LSTMSaved(i, f, g, o, c, tc)  # h(t) = o tanh(c(t))  (10.43)
 
-    def prepare(self, d, T, B, H, dtype):
-        buf = {**d, "g": np.empty((B, 4 * H), dtype), "TC": np.empty((T, B, H), dtype)}
-        if buf["fast"] is None:
-            buf["tmp"] = np.empty((B, H), dtype)
-        return buf
+    def step_back(self, w, dstate, saved, rec, dw):
+        dh, dc = dstate
+        i, f, g, o, c_prev, tc = saved
+        dct = dc + dh * o * (1.0 - tc * tc)  # dL/dc(t) in full
+        da = np.concatenate(
+            [dct * g * i * (1.0 - i), dct * c_prev * f * (1.0 - f), dct * i * (1.0 - g * g)]
+            + [dh * tc * o * (1.0 - o)],
+            axis=-1,
+        )
+        return da, (rec.back(da), dct * f)  # dL/dh(t-1) = da W_hh, dL/dc(t-1) = dc f
 
-    def run_step(self, buf, t, xp_t, prev, new):
+
+class LSTMSteps(Steps):
+    """The LSTM steps fused. The step overwrites xp(t) with the gate activations [i, f, g, o]
+    (``A`` is then the (T, B, 4H) array of all of them) and keeps tanh(c(t)) in ``TC``; h(t-1)
+    W_hh^T goes to a (B, 4H) scratch array. b_hh is added inside the step (``bias_hh_rows``
+    None): in the fused kernel that is free, while folding it into xp would cost a pass over the
+    whole (T, B, 4H) projection; with the kernel, b_ih is added there too (``adds_bias_ih``)."""
+
+    hh_rows = None  # dL/d(recurrent product) = dL/da: one array
+
+    def __init__(self, cell, w, rw, S):
+        super().__init__(cell, w, rw, S)
+        T, B, H, dt = self.T, self.B, self.H, self.dtype
+        self.fast = fast_kernels()
+        self.has_bias = rw.b is not None
+        self.b_hh = rw.b if rw.b is not None else np.zeros(4 * H, dt)
+        if self.fast is not None and "b_ih" in w:  # the kernel adds b_ih + b_hh in its pass
+            self.adds_bias_ih = True
+            self.b_hh = w["b_ih"] + self.b_hh
+        self.g = np.empty((B, 4 * H), dt)
+        self.TC = np.empty((T, B, H), dt)
+        # set by the backward: ping-pong outputs, the kernel's row copy; the NumPy path's factors
+        self.A = self.K = self.F = self.P = self.dct = self.row = np.empty(0, dt)
+        self.out: list = []
+        self.out2: list = []
+        if self.fast is None:
+            self.sc = np.full(4 * H, 0.5, dt)
+            self.sc[2 * H : 3 * H] = 1.0
+            self.off = (self.sc != 1.0).astype(dt) * dt.type(0.5)
+            self.tmp = np.empty((B, H), dt)
+
+    def projection(self):
+        self.A = super().projection()
+        return self.A
+
+    def forward(self, t, xp_t, prev, new):
         h, c = prev
         h_new, c_new = new
-        a, g, tc = xp_t, buf["g"], buf["TC"][t]  # a: the gates, in place of the x-projection
-        np.matmul(h, buf["WT"], out=g)  # W_hh h(t-1)
-        k = buf["fast"]
-        if k is not None:
-            k.lstm_forward_step(a, g, buf["b_hh"], c, c_new, h_new, tc)
+        a, g, tc = xp_t, self.g, self.TC[t]  # a: the gates, in place of the x-projection
+        np.matmul(h, self.rw.WT, out=g)  # W_hh h(t-1)
+        if self.fast is not None:
+            self.fast.lstm_forward_step(a, g, self.b_hh, c, c_new, h_new, tc)
             return
-        H = c.shape[-1]
-        sc = buf["sc"]
+        H, sc = c.shape[-1], self.sc
         a += g
-        if buf["has_bias"]:
-            a += buf["b_hh"]  # a(t) = W_ih x(t) + b_ih + W_hh h(t-1) + b_hh
+        if self.has_bias:
+            a += self.b_hh  # a(t) = W_ih x(t) + b_ih + W_hh h(t-1) + b_hh
         a *= sc  # sigmoid rows halved: one tanh gives tanh(a/2) there, tanh(a_g) for g
         np.tanh(a, out=a)
         a *= sc
-        a += buf["off"]  # [i, f, g, o]                                (10.42, 10.41, 10.44)
+        a += self.off  # [i, f, g, o]                                (10.42, 10.41, 10.44)
         np.multiply(a[:, H : 2 * H], c, out=c_new)  # f c(t-1)
-        tmp = buf["tmp"]
-        np.multiply(a[:, :H], a[:, 2 * H : 3 * H], out=tmp)  # i g
-        c_new += tmp  # c(t)                                            (10.40)
+        np.multiply(a[:, :H], a[:, 2 * H : 3 * H], out=self.tmp)  # i g
+        c_new += self.tmp  # c(t)                                       (10.40)
         np.tanh(c_new, out=tc)
         np.multiply(a[:, 3 * H :], tc, out=h_new)  # h(t) = o tanh(c(t))    (10.43)
 
-    def begin_backward(self, buf, S, lead, retain):
-        A, TC = buf["xp"], buf["TC"]
-        T, B, H4 = A.shape
-        H = H4 // 4
-        dtype = A.dtype
+    def begin_backward(self, lead, retain):
+        T, B, H, dt = self.T, self.B, self.H, self.dtype
         # ping-pong outputs: step t writes one while the next step (t-1) reads the other
-        dh, dc = np.empty((2,) + lead + (B, H), dtype), np.empty((2,) + lead + (B, H), dtype)
-        wb = {
-            "fast": buf["fast"],
-            "out": [(dh[0], dc[0]), (dh[1], dc[1])],
-            "out2": [
-                (dh[0].reshape(-1, H), dc[0].reshape(-1, H)),
-                (dh[1].reshape(-1, H), dc[1].reshape(-1, H)),
-            ],
-        }
-        if wb["fast"] is not None:
-            wb["row"] = np.empty(4 * H, dtype)  # the kernel's copy of one row of gates
-            if not retain:  # the kernel reads step t's gates, then writes da(t) over them
-                wb["dgi_all"] = A
-            return wb
-        i, f, g, o = (A[..., k * H : (k + 1) * H] for k in range(4))
-        Cp = S[1][:-1]  # c(t-1) of every step
-        # everything that does not depend on the recursion, for all steps at once:
-        # K(t) (dL/dc(t) gets dL/dh(t) K(t)), P(t) (da = [dc, dc, dc, dh] * P) and f(t)
-        if retain:  # into arrays of their own
-            wb["K"] = o * (1.0 - TC * TC)
-            P = np.empty((T, B, 4, H), dtype)
-            np.multiply(g, i * (1.0 - i), out=P[:, :, 0])
-            np.multiply(Cp, f * (1.0 - f), out=P[:, :, 1])
-            np.multiply(i, 1.0 - g * g, out=P[:, :, 2])
-            np.multiply(TC, o * (1.0 - o), out=P[:, :, 3])
-            wb["F"] = f
-        else:  # over the cache: P over the gates A, K over tanh(c) TC, f over c(t-1) S[1][:-1]
-            # (the same products, each in the same order, one (T, B, H) temporary at a time)
-            P = A.reshape(T, B, 4, H)
-            u = np.subtract(1.0, f)
-            u *= f
-            u *= Cp  # c(t-1) f (1 - f)
-            np.copyto(Cp, f)
-            np.copyto(P[:, :, 1], u)
-            np.subtract(1.0, i, out=u)
-            u *= i
-            u *= g  # g i (1 - i)
-            np.multiply(g, g, out=P[:, :, 2])
-            np.subtract(1.0, P[:, :, 2], out=P[:, :, 2])
-            P[:, :, 2] *= i  # i (1 - g^2)
-            np.copyto(P[:, :, 0], u)
-            np.subtract(1.0, o, out=u)
-            u *= o
-            u *= TC  # tanh(c) o (1 - o)
-            np.multiply(TC, TC, out=TC)
-            np.subtract(1.0, TC, out=TC)
-            TC *= o  # K = o (1 - tanh(c)^2)
-            np.copyto(P[:, :, 3], u)
-            del u
-            wb["K"], wb["F"] = TC, Cp
-        wb["P"] = P
-        wb["dgi_all"] = P.reshape(T, B, 4 * H)  # step t turns P(t) into da(t) in place
-        wb["dct"] = np.empty(lead + (B, H), dtype)
-        return wb
+        dh, dc = np.empty((2,) + lead + (B, H), dt), np.empty((2,) + lead + (B, H), dt)
+        self.out = [(dh[0], dc[0]), (dh[1], dc[1])]
+        self.out2 = [(a.reshape(-1, H), b.reshape(-1, H)) for a, b in self.out]
+        if self.fast is not None:
+            self.row = np.empty(4 * H, dt)  # the kernel's copy of one row of gates
+            # consuming: the kernel reads step t's gates, then writes da(t) over them
+            dgi = np.empty((T, B, 4 * H), dt) if retain else self.A
+            return dgi, dgi
+        self.P = _lstm_factors(self, retain)
+        self.dct = np.empty(lead + (B, H), dt)
+        dgi = self.P.reshape(T, B, 4 * H)  # step t turns P(t) into da(t) in place
+        return dgi, dgi
 
-    def run_step_back(self, buf, wb, t, S, dS, dgi, dgh):
-        dh, dc = dS
-        k = wb["fast"]
-        if k is not None:
-            dh_out, dc_out = wb["out2"][t & 1]
+    def backward(self, t, dnew, dgi, dgh):
+        dh, dc = dnew
+        H = dh.shape[-1]
+        if self.fast is not None:
+            dh_out, dc_out = self.out2[t & 1]
             if dgi.ndim == 2:  # full BPTT: (B, .) arrays
                 dg2 = dgi
             else:  # truncated: slots stacked, (n, B, .) -> (n*B, .)
-                H = dh.shape[-1]
                 dg2, dh, dc = dgi.reshape(-1, 4 * H), as_2d(dh, H), as_2d(dc, H)
-            k.lstm_backward_step(
-                dh, dc, buf["xp"][t], S[1][t], buf["TC"][t], dg2, dc_out, wb["row"]
+            self.fast.lstm_backward_step(
+                dh, dc, self.A[t], self.S[1][t], self.TC[t], dg2, dc_out, self.row
             )
-            np.matmul(dg2, buf["W"], out=dh_out)  # dL/dh(t-1) = da W_hh
-            return wb["out"][t & 1]
-        H = dh.shape[-1]
-        dh_out, dc_out = wb["out"][t & 1]
-        P = wb["P"][t]  # in full BPTT the same memory as dgi: each product is in place
-        dct = wb["dct"]
-        np.multiply(dh, wb["K"][t], out=dct)
+            np.matmul(dg2, self.rw.W, out=dh_out)  # dL/dh(t-1) = da W_hh
+            return self.out[t & 1]
+        dh_out, dc_out = self.out[t & 1]
+        P, dct = self.P[t], self.dct  # in full BPTT P is the memory of dgi: each product in place
+        np.multiply(dh, self.K[t], out=dct)
         dct += dc  # dL/dc(t) in full
         dg4 = dgi.reshape(dgi.shape[:-1] + (4, H))
         np.multiply(dct[..., None, :], P[:, :3], out=dg4[..., :3, :])  # da_i, da_f, da_g
         np.multiply(dh, P[:, 3], out=dg4[..., 3, :])  # da_o
-        np.multiply(dct, wb["F"][t], out=dc_out)  # dL/dc(t-1) = dc f
-        np.matmul(dgi.reshape(-1, 4 * H), buf["W"], out=wb["out2"][t & 1][0])
+        np.multiply(dct, self.F[t], out=dc_out)  # dL/dc(t-1) = dc f
+        np.matmul(dgi.reshape(-1, 4 * H), self.rw.W, out=self.out2[t & 1][0])
         return dh_out, dc_out
+
+    def groups(self):
+        return [(slice(None), self.S[0][:-1], None)]
+
+
+def _lstm_factors(st: LSTMSteps, retain: bool) -> np.ndarray:
+    """Everything of the NumPy backward that does not depend on the recursion, for all steps at
+    once: K(t) (dL/dc(t) gets dL/dh(t) K(t)), P(t) (da = [dc, dc, dc, dh] * P) and f(t), set on
+    ``st`` as K, F; returns P (T, B, 4, H). Consuming (not ``retain``): over the cache -- P over
+    the gates A, K over tanh(c) TC, f over c(t-1) S[1][:-1] (the same products, each in the same
+    order, one (T, B, H) temporary at a time)."""
+    A, TC, Cp = st.A, st.TC, st.S[1][:-1]  # Cp: c(t-1) of every step
+    T, B, H = st.T, st.B, st.H
+    i, f, g, o = (A[..., k * H : (k + 1) * H] for k in range(4))
+    if retain:  # into arrays of their own
+        st.K = o * (1.0 - TC * TC)
+        P = np.empty((T, B, 4, H), st.dtype)
+        np.multiply(g, i * (1.0 - i), out=P[:, :, 0])
+        np.multiply(Cp, f * (1.0 - f), out=P[:, :, 1])
+        np.multiply(i, 1.0 - g * g, out=P[:, :, 2])
+        np.multiply(TC, o * (1.0 - o), out=P[:, :, 3])
+        st.F = f
+        return P
+    P = A.reshape(T, B, 4, H)
+    u = np.subtract(1.0, f)
+    u *= f
+    u *= Cp  # c(t-1) f (1 - f)
+    np.copyto(Cp, f)
+    np.copyto(P[:, :, 1], u)
+    np.subtract(1.0, i, out=u)
+    u *= i
+    u *= g  # g i (1 - i)
+    np.multiply(g, g, out=P[:, :, 2])
+    np.subtract(1.0, P[:, :, 2], out=P[:, :, 2])
+    P[:, :, 2] *= i  # i (1 - g^2)
+    np.copyto(P[:, :, 0], u)
+    np.subtract(1.0, o, out=u)
+    u *= o
+    u *= TC  # tanh(c) o (1 - o)
+    np.multiply(TC, TC, out=TC)
+    np.subtract(1.0, TC, out=TC)
+    TC *= o  # K = o (1 - tanh(c)^2)
+    np.copyto(P[:, :, 3], u)
+    st.K, st.F = TC, Cp
+    return P
+
+
+LSTMCell.steps_class = LSTMSteps
 
 
 class LSTM(RecurrentLayer):

@@ -7,7 +7,9 @@ for example::
 
 A factory receives ``hidden_size`` and the cell options a model passes along (``nonlinearity``,
 ``forget_bias``, ...) and returns a :class:`~rnnkit.layers.cell.Cell`; it should ignore options
-it does not use (``**kw``). The built-in cells map to PyTorch-compatible layer classes.
+it does not use (``**kw``). The built-in cells map to PyTorch-compatible layer classes; they are
+registered by ``rnnkit/layers/__init__.py`` (this module imports no cell module), so ``import
+rnnkit`` registers every cell the package has.
 """
 
 from __future__ import annotations
@@ -39,13 +41,12 @@ def register_cell(
 
 
 def cell_names() -> list[str]:
-    _register_builtins()
+    """The registered cells, in the order shown to users."""
     return list(CELLS)
 
 
 def check_cell(name: str) -> None:
     """RnnkitError unless ``name`` is a registered cell."""
-    _register_builtins()
     if name not in CELLS:
         raise RnnkitError(f"unknown cell {name!r}; choose one of {', '.join(CELLS)}")
 
@@ -90,28 +91,3 @@ def make_recurrent(
         return _LAYER_CLASSES[cell](input_size, hidden_size, **common)
     c = CELLS[cell](hidden_size, nonlinearity=nonlinearity, forget_bias=forget_bias, **options)
     return RecurrentLayer(c, input_size, hidden_size, **common)
-
-
-_BUILTINS_DONE = False
-
-
-def _register_builtins() -> None:
-    global _BUILTINS_DONE
-    if _BUILTINS_DONE:
-        return
-    _BUILTINS_DONE = True
-    from . import (
-        extra_cells,  # noqa: F401  (registers its cells)
-        gru,
-        lstm,
-        rnn,
-    )
-
-    register_cell(
-        "rnn", lambda h, nonlinearity="tanh", **kw: rnn.ElmanCell(nonlinearity), layer_class=rnn.RNN
-    )
-    register_cell("lstm", lambda h, **kw: lstm.LSTMCell(), layer_class=lstm.LSTM)
-    register_cell("gru", lambda h, **kw: gru.GRUCell(h), layer_class=gru.GRU)
-    # keep the classic three first in listings
-    for name in [n for n in CELLS if n not in ("rnn", "lstm", "gru")]:
-        CELLS[name] = CELLS.pop(name)

@@ -11,9 +11,11 @@ BPTT for the layer alone (the output layer and softmax live in the model, 10.10-
                                                                (10.22, 10.26-10.28)
 
 The time loop and the stacked-step weight gradients are shared with the LSTM and GRU in
-``recurrent.py``; this file holds only what is Elman-specific: three NumPy calls per step forward
-(one GEMM, one add, one tanh) and two backward (multiply, GEMM; the shared loop adds one per
-backward step for dL/dy(t), as for every cell: see ``docs/performance.md``).
+``recurrent.py``; this file holds only what is Elman-specific: ``ElmanCell.step`` and
+``ElmanCell.step_back`` compute the equations above on the cell protocol, and ``ElmanSteps`` runs
+the same steps fused -- three NumPy calls per step forward (one GEMM, one add, one tanh) and two
+backward (multiply, GEMM; the shared loop adds one per backward step for dL/dy(t), as for every
+cell: see ``docs/performance.md``).
 """
 
 from __future__ import annotations
@@ -23,54 +25,79 @@ import numpy as np
 from ..errors import RnnkitError
 from .base import RecurrentLayer
 from .cell import Cell
+from .steps import Steps
 
 
 class ElmanCell(Cell):
-    """h(t) = act(xp(t) + h(t-1) W^T) with xp(t) = U x(t) + b precomputed for all steps.
+    """h(t) = act(a(t)), a(t) = U x(t) + b_ih + W h(t-1) + b_hh  (10.8, 10.9).
 
-    The shared loop computes xp straight into the state array (``xp_in_state``): step t turns
-    xp(t) into h(t) in place, with h(t-1) W^T in a (B, H) scratch array."""
+    ``step`` / ``step_back`` are the reference; :class:`ElmanSteps` runs the same steps fused."""
 
     gates = 1
     n_states = 1
-    xp_in_state = True
-    bias_hh_in_xp = slice(None)  # b = b_ih + b_hh, added once for all steps
 
     def __init__(self, nonlinearity: str = "tanh"):
         if nonlinearity not in ("tanh", "relu"):
             raise RnnkitError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
 
-    def derive(self, w, H, dtype):
-        W = w["w_hh"]
-        return {"W": W, "WT": np.ascontiguousarray(W.T)}
+    def step(self, w, xp, state, rec):
+        a = xp + rec(state[0])  # a(t) = b + W h(t-1) + U x(t)                   (10.8)
+        h = np.tanh(a) if self.nonlinearity == "tanh" else np.maximum(a, 0.0)  # (10.9)
+        return (h,), h
 
-    def prepare(self, d, T, B, H, dtype):
-        return {**d, "hw": np.empty((B, H), dtype)}
+    def step_back(self, w, dstate, saved, rec, dw):
+        h = saved
+        da = dstate[0] * (1.0 - h * h if self.nonlinearity == "tanh" else h > 0)  # diag(act')
+        return da, (rec.back(da),)  # dL/dh(t-1) = W^T dL/da(t)                  (10.21)
 
-    def run_step(self, buf, t, xp_t, prev, new):
-        h, hw = new[0], buf["hw"]
-        np.matmul(prev[0], buf["WT"], out=hw)  # W h(t-1)
-        np.add(xp_t, hw, out=h)  # + U x(t) + b          (10.8)  (xp_t may be h itself)
-        if self.nonlinearity == "tanh":
+    def __repr__(self) -> str:
+        return f"ElmanCell({self.nonlinearity!r})"
+
+
+class ElmanSteps(Steps):
+    """The Elman steps fused: the projection goes into the state array itself (step t turns
+    xp(t) into h(t) in place), b = b_ih + b_hh is added once for all steps, and act'(a(t)) is
+    formed for all steps before the reverse loop, in the array that receives dL/da(t)."""
+
+    xp_in_state = True
+    bias_hh_rows = slice(None)
+    hh_rows = None  # dL/d(recurrent product) = dL/da: one array
+
+    def __init__(self, cell, w, rw, S):
+        super().__init__(cell, w, rw, S)
+        self.hw = np.empty((self.B, self.H), self.dtype)  # W h(t-1) of one step
+        self.tanh = cell.nonlinearity == "tanh"
+        self.dact = np.empty(0, self.dtype)
+
+    def forward(self, t, xp_t, prev, new):
+        h = new[0]
+        np.matmul(prev[0], self.rw.WT, out=self.hw)  # W h(t-1)
+        np.add(xp_t, self.hw, out=h)  # + U x(t) + b          (10.8)  (xp_t may be h itself)
+        if self.tanh:
             np.tanh(h, out=h)  # (10.9)
         else:
             np.maximum(h, 0.0, out=h)
 
-    def begin_backward(self, buf, S, lead, retain):
-        # act'(a(t)) for all steps at once, in the array that then receives dL/da(t) in place
-        Hs = S[0][1:]
-        d = np.empty_like(Hs)
-        if self.nonlinearity == "tanh":
+    def begin_backward(self, lead, retain):
+        Hs = self.S[0][1:]
+        d = self.dact = np.empty_like(Hs)
+        if self.tanh:
             np.multiply(Hs, Hs, out=d)
             np.subtract(1.0, d, out=d)  # 1 - h^2
         else:
             np.greater(Hs, 0, out=d)
-        return {"dact": d, "dgi_all": d}
+        return d, d
 
-    def run_step_back(self, buf, wb, t, S, dS, dgi, dgh):
-        np.multiply(dS[0], wb["dact"][t], out=dgi)  # dL/da(t) = diag(act'(a(t))) dL/dh(t)
-        return (dgi @ buf["W"],)  # dL/dh(t-1) through W (10.21)
+    def backward(self, t, dnew, dgi, dgh):
+        np.multiply(dnew[0], self.dact[t], out=dgi)  # dL/da(t) = diag(act'(a(t))) dL/dh(t)
+        return (dgi @ self.rw.W,)  # dL/dh(t-1) through W (10.21)
+
+    def groups(self):
+        return [(slice(None), self.S[0][:-1], None)]
+
+
+ElmanCell.steps_class = ElmanSteps
 
 
 class RNN(RecurrentLayer):

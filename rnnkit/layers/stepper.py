@@ -1,7 +1,7 @@
 """A recurrent layer one step at a time: forward only (sampling), or forward AND backward.
 
 Everything that does not change between steps is prepared once, when the stepper is made: each
-cell's derived weights (``cell.derive``: transposes, constants) and, for token inputs, the table of
+cell's runner (``Steps``: W_hh's transpose, scratch buffers) and, for token inputs, the table of
 input projections of every token P = E W_ih^T + b (V, G*H). Make a new stepper after the weights
 change (e.g. after an optimizer step).
 
@@ -22,16 +22,18 @@ import numpy as np
 
 from ..errors import RnnkitError
 from .base import RecurrentLayer
-from .recurrent import Cache, bptt, recurrent_forward, weight_grads
+from .recurrent import Cache, bptt, make_steps, recurrent_forward, weight_grads
+from .state import as_public, check_parts
+from .steps import RecurrentWeights, Steps
 
 
-def _input_bias(cell, w: dict, dtype) -> np.ndarray:
-    """b_ih plus the rows of b_hh that the cell folds into the input projection."""
+def _input_bias(steps: Steps, w: dict, dtype) -> np.ndarray:
+    """b_ih plus the rows of b_hh that the runner folds into the input projection."""
     bias = np.zeros(w["w_ih"].shape[0], dtype)
-    if "b_ih" in w:
+    if "b_ih" in w and not steps.adds_bias_ih:
         bias += w["b_ih"]
-        if cell.bias_hh_in_xp is not None:
-            bias[cell.bias_hh_in_xp] += w["b_hh"][cell.bias_hh_in_xp]
+        if steps.bias_hh_rows is not None:
+            bias[steps.bias_hh_rows] += w["b_hh"][steps.bias_hh_rows]
     return bias
 
 
@@ -41,19 +43,7 @@ def _states(layer: RecurrentLayer, state, B: int, what: str) -> list:
     n, L, H = layer.cell.n_states, layer.num_layers, layer.hidden_size
     if state is None:
         return [tuple(np.zeros((B, H), layer.dtype) for _ in range(n)) for _ in range(L)]
-    parts = state if isinstance(state, tuple) else (state,)
-    if len(parts) != n:
-        raise RnnkitError(f"{what} must be {n} array(s), got {len(parts)}")
-    out = []
-    for s in parts:
-        s = np.asarray(s, dtype=layer.dtype)
-        if s.ndim == 2 and L == 1:
-            s = s[None]
-        if s.shape != (L, B, H):
-            raise RnnkitError(
-                f"{what} must have shape (num_layers, B, H) = ({L}, {B}, {H}), got {s.shape}"
-            )
-        out.append(s)
+    out = check_parts(state, n, (L, B, H), what, dtype=layer.dtype, lead1=L == 1)
     return [tuple(p[k] for p in out) for k in range(L)]
 
 
@@ -79,20 +69,20 @@ class Stepper:
         _check_unidirectional(layer)
         cell, H, dt = layer.cell, layer.hidden_size, layer.dtype
         self.cell, self.H, self.L = cell, H, layer.num_layers
-        self.layers = []
-        for k in range(layer.num_layers):
-            w = layer.weights(k)
-            bias, W_ihT = _input_bias(cell, w, dt), np.ascontiguousarray(w["w_ih"].T)
-            # token inputs: the projection of every token at once, a (V, G*H) table
-            table = embedding @ W_ihT + bias if (k == 0 and embedding is not None) else None
-            buf = cell.prepare(cell.derive(w, H, dt), 1, batch, H, dt)
-            self.layers.append((W_ihT, bias, table, buf))
+        self.layers: list = []
         # ping-pong state buffers (2, B, H) per layer and state: step t reads one, writes the other
         s0 = _states(layer, state0, batch, "initial state")
         self.S = [tuple(np.zeros((2, batch, H), dt) for _ in range(cell.n_states)) for _ in s0]
         for S, st in zip(self.S, s0):
             for s, v in zip(S, st):
                 s[0] = v
+        for k, S in enumerate(self.S):
+            w = layer.weights(k)
+            steps = make_steps(cell, w, S)  # a one-step pass, run again at every step
+            bias, W_ihT = _input_bias(steps, w, dt), np.ascontiguousarray(w["w_ih"].T)
+            # token inputs: the projection of every token at once, a (V, G*H) table
+            table = embedding @ W_ihT + bias if (k == 0 and embedding is not None) else None
+            self.layers.append((W_ihT, bias, table, steps))
         self.cur = 0
 
     @property
@@ -105,10 +95,10 @@ class Stepper:
         h(t) (B, H) (a view that the next step overwrites: copy it to keep it)."""
         a, b = self.cur, 1 - self.cur
         inp = x
-        for (W_ihT, bias, table, buf), S in zip(self.layers, self.S):
+        for (W_ihT, bias, table, steps), S in zip(self.layers, self.S):
             xp = table[inp] if table is not None else inp @ W_ihT + bias
             new = tuple(s[b] for s in S)
-            self.cell.run_step(buf, 0, xp, tuple(s[a] for s in S), new)
+            steps.forward(0, xp, tuple(s[a] for s in S), new)
             inp = new[0]
         self.cur = b
         return inp
@@ -117,7 +107,7 @@ class Stepper:
 class StepFunction:
     """Step-level forward and backward through a unidirectional ``layer`` (all its layers).
 
-        f = StepFunction(layer)                      # derived weights prepared here, once
+        f = StepFunction(layer)                      # W_hh^T etc. prepared here, once
         y1, s1, tape1 = f.forward(x1, None)          # x (B, I) floats or (B,) ids; state None: 0
         y2, s2, tape2 = f.forward(x2, s1)
         dx2, ds1 = f.backward(tape2, dy2, None)      # dy (B, H) of the top layer; dstate like s
@@ -132,8 +122,7 @@ class StepFunction:
     def __init__(self, layer: RecurrentLayer):
         _check_unidirectional(layer)
         self.layer = layer
-        cell, H, dt = layer.cell, layer.hidden_size, layer.dtype
-        self.derived = [cell.derive(layer.weights(k), H, dt) for k in range(layer.num_layers)]
+        self.rw = [RecurrentWeights.of(layer.weights(k)) for k in range(layer.num_layers)]
         self._records: list[list] = [[] for _ in range(layer.num_layers)]
 
     def forward(self, x_t: np.ndarray, state=None):
@@ -154,13 +143,13 @@ class StepFunction:
                 prev[k],
                 hidden_size=lay.hidden_size,
                 dtype=lay.dtype,
-                derived=self.derived[k],
+                rw=self.rw[k],
             )
             caches.append(cache)
             new.append(s_n)
             inp = y
         out = tuple(np.stack([s[i] for s in new]) for i in range(lay.cell.n_states))
-        return inp[0], (out if lay.cell.n_states > 1 else out[0]), caches
+        return inp[0], as_public(out), caches
 
     def backward(self, tape: list, dy_t: np.ndarray | None, dstate=None):
         """Take one step back: dy_t (B, H) = dL/dy_t of the top layer, dstate = dL/d(new state)
@@ -177,17 +166,16 @@ class StepFunction:
         dprev: list = [None] * lay.num_layers
         for k in range(lay.num_layers - 1, -1, -1):
             cache = tape[k]
-            x, h_prev = cache.x, cache.S[0][:-1]  # S[0] is never overwritten by a backward
-            dgi, dgh, ds0, own = bptt(lay.cell, cache, dcur, ds[k])
+            x = cache.x
+            dgi, groups, ds0, own = bptt(lay.cell, cache, dcur, ds[k])
             w = lay.weights(k)
             dx = None if x.ndim == 2 else dgi.reshape(-1, dgi.shape[-1]) @ w["w_ih"]
-            rows = lay.cell.hh_rows(lay.hidden_size)
-            self._records[k].append((x, h_prev, dgi, dgh if rows is not None else None, own))
+            self._records[k].append((x, dgi, groups, own))
             cache.release()
             dprev[k] = ds0
             dcur = None if dx is None else dx.reshape(1, B, -1)
         out = tuple(np.stack([d[i] for d in dprev]) for i in range(lay.cell.n_states))
-        return (None if dcur is None else dcur[0]), (out if lay.cell.n_states > 1 else out[0])
+        return (None if dcur is None else dcur[0]), as_public(out)
 
     def grads(self) -> dict:
         """{PyTorch name: gradient} summed over every step taken back since the last call."""
@@ -196,13 +184,23 @@ class StepFunction:
             if not recs:
                 continue
             x = np.concatenate([r[0] for r in recs], axis=0)
-            h_prev = np.concatenate([r[1] for r in recs], axis=0)
-            dgi = np.concatenate([r[2] for r in recs], axis=0)
-            dgh = dgi if recs[0][3] is None else np.concatenate([r[3] for r in recs], axis=0)
-            _, g = weight_grads(lay.cell, lay.weights(k), x, h_prev, dgi, dgh, want_dx=False)
+            dgi = np.concatenate([r[1] for r in recs], axis=0)
+            _, g = weight_grads(lay.weights(k), x, dgi, _stack_groups(recs), want_dx=False)
             for r in recs:
-                for n, v in r[4].items():
+                for n, v in r[3].items():
                     g[n] = g[n] + v if n in g else v.copy()
             out.update(lay._grads_named(k, 0, g))
         self._records = [[] for _ in range(lay.num_layers)]
         return out
+
+
+def _stack_groups(recs: list) -> list:
+    """The recurrent groups of every step taken back, stacked along time: one per block, with an
+    input V shared by several blocks stacked once (so that they stay one product)."""
+    out, stacked = [], {}
+    for i, (rows, V, dZ) in enumerate(recs[0][2]):
+        if id(V) not in stacked:
+            stacked[id(V)] = np.concatenate([r[2][i][1] for r in recs], axis=0)
+        dZs = None if dZ is None else np.concatenate([r[2][i][2] for r in recs], axis=0)
+        out.append((rows, stacked[id(V)], dZs))
+    return out

@@ -36,12 +36,12 @@ included, so a padded sequence gives what it gives alone.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
 from ..errors import RnnkitError
 from .cell import Cell
-from .registry import register_cell
 
 
 def _int_list(name: str, values) -> tuple[int, ...]:
@@ -58,11 +58,17 @@ def _int_list(name: str, values) -> tuple[int, ...]:
     return tuple(out)
 
 
+class LeakySaved(NamedTuple):
+    """What one leaky step keeps (each (B, H))."""
+
+    u: np.ndarray  # tanh(a(t))
+    h_prev: np.ndarray
+
+
 class FixedLeakyCell(Cell):
     """Leaky units (10.9.2), fixed time constants log-uniformly spaced over [tau_min, tau_max]."""
 
     gates, n_states = 1, 1
-    saved = {"u": 1}  # u(t) = tanh(a(t))
 
     def __init__(self, hidden_size: int, tau_min: float = 1.0, tau_max: float = 100.0):
         if not (math.isfinite(tau_min) and math.isfinite(tau_max) and 1.0 <= tau_min <= tau_max):
@@ -79,21 +85,26 @@ class FixedLeakyCell(Cell):
             a = self._alpha[np.dtype(dtype)] = (1.0 / self.tau).astype(dtype)
         return a
 
-    def step(self, w, xp, hh, prev, new, ctx):
-        a, u, h = self.alpha(prev[0].dtype), ctx["u"], new[0]
-        np.add(xp, hh, out=u)
-        np.tanh(u, out=u)
-        np.subtract(u, prev[0], out=h)  # h(t) = h(t-1) + (u - h(t-1)) / tau
-        h *= a
-        h += prev[0]
+    def step(self, w, xp, state, rec):
+        h = state[0]
+        a, u = self.alpha(h.dtype), np.tanh(xp + rec(h))
+        return (h + (u - h) * a,), LeakySaved(u, h)  # h(t) = h(t-1) + (u - h(t-1)) / tau
 
-    def step_back(self, w, dnew, ctx, prev, new, dxp, dhh, dw):
-        a, dh, u = self.alpha(dnew[0].dtype), dnew[0], ctx["u"]
-        np.multiply(dh, a * (1.0 - u * u), out=dxp)  # dL/da = dh / tau * (1 - u^2)
-        return (dh * (1.0 - a),)
+    def step_back(self, w, dstate, saved, rec, dw):
+        dh, u = dstate[0], saved.u
+        a = self.alpha(dh.dtype)
+        da = dh * (a * (1.0 - u * u))  # dL/da = dh / tau * (1 - u^2)
+        return da, (dh * (1.0 - a) + rec.back(da),)
 
     def __repr__(self) -> str:
         return f"FixedLeakyCell(tau {self.tau[0]:g}..{self.tau[-1]:g})"
+
+
+class SkipSaved(NamedTuple):
+    """What one skip step keeps: h(t) (B, H) and the delay line it read."""
+
+    h: np.ndarray
+    prev: tuple
 
 
 class SkipCell(Cell):
@@ -109,37 +120,44 @@ class SkipCell(Cell):
     def own_params(self, input_size, hidden_size):
         return {f"weight_hh_skip{d}": (hidden_size, hidden_size) for d in self.skips}
 
-    def step(self, w, xp, hh, prev, new, ctx):
-        a = xp + hh
-        for d in self.skips:  # + W_d h(t-d); prev[j] = h(t-1-j)
-            a += prev[d - 1] @ w[f"weight_hh_skip{d}"].T
-        np.tanh(a, out=new[0])
-        for j in range(1, self.n_states):  # shift the delay line
-            new[j][...] = prev[j - 1]
+    def step(self, w, xp, state, rec):
+        a = xp + rec(state[0])
+        for d in self.skips:  # + W_d h(t-d); state[j] = h(t-1-j)
+            a += state[d - 1] @ w[f"weight_hh_skip{d}"].T
+        h = np.tanh(a)
+        return (h,) + tuple(state[:-1]), SkipSaved(h, state)  # the delay line shifts
 
-    def step_back(self, w, dnew, ctx, prev, new, dxp, dhh, dw):
-        h = new[0]
-        np.multiply(dnew[0], 1.0 - h * h, out=dxp)  # dL/da(t)
-        # the shift: new[j] = prev[j-1]; copies, since the engine adds into the first one
-        back = [dnew[j].copy() for j in range(1, self.n_states)] + [None]
+    def step_back(self, w, dstate, saved, rec, dw):
+        h, prev = saved
+        da = dstate[0] * (1.0 - h * h)  # dL/da(t)
+        back = [*dstate[1:], None]  # the shift: new[j] = prev[j-1]
+
+        def add(k, g):
+            back[k] = g if back[k] is None else back[k] + g
+
+        add(0, rec.back(da))
         if self.skips:
-            da2 = dxp.reshape(-1, *dxp.shape[-2:]).sum(axis=0)  # over truncation slots
+            da2 = da.reshape(-1, *da.shape[-2:]).sum(axis=0)  # over truncation slots
         for d in self.skips:
-            W = w[f"weight_hh_skip{d}"]
-            g = dxp @ W  # dL/dh(t-d) through W_d
-            back[d - 1] = g if back[d - 1] is None else back[d - 1] + g
+            add(d - 1, da @ w[f"weight_hh_skip{d}"])  # dL/dh(t-d) through W_d
             dw[f"weight_hh_skip{d}"] += da2.T @ prev[d - 1]
-        return tuple(back)
+        return da, tuple(back)
 
     def __repr__(self) -> str:
         return f"SkipCell(delays={self.delays})"
+
+
+class ClockSaved(NamedTuple):
+    """What one clockwork step keeps (each (B, H))."""
+
+    u: np.ndarray  # tanh(a(t))
+    m: np.ndarray  # 1 for the units that update at this step, else 0
 
 
 class ClockworkCell(Cell):
     """Groups of units that update every P-th step (Koutnik et al. 2014); states (h, counter)."""
 
     gates, n_states = 1, 2
-    saved = {"u": 1, "m": 1}  # u(t) = tanh(a(t)); m(t) = 1 for the units that update, else 0
 
     def __init__(self, hidden_size: int, periods=(1, 2, 4, 8, 16, 32)):
         self.periods = _int_list("periods", periods)
@@ -147,31 +165,19 @@ class ClockworkCell(Cell):
         self.period = np.concatenate([np.full(len(g), p) for g, p in zip(groups, self.periods)])
         self.cycle = int(np.lcm.reduce(np.array(self.periods, dtype=np.int64)))
 
-    def step(self, w, xp, hh, prev, new, ctx):
-        u, m, n = ctx["u"], ctx["m"], new[1]
-        np.rint(prev[1], out=n)
-        np.equal(np.mod(n, self.period), 0, out=m, casting="unsafe")  # n(t-1) mod P == 0
-        np.add(xp, hh, out=u)
-        np.tanh(u, out=u)
-        h = new[0]  # h(t) = h(t-1) + m (u - h(t-1))
-        np.subtract(u, prev[0], out=h)
-        h *= m
-        h += prev[0]
-        n += 1.0  # the counter, wrapped at lcm(periods)
-        np.mod(n, self.cycle, out=n)
+    def step(self, w, xp, state, rec):
+        h, n = state
+        n = np.rint(n)
+        m = (np.mod(n, self.period) == 0).astype(h.dtype)  # n(t-1) mod P == 0
+        u = np.tanh(xp + rec(h))
+        # h(t) = h(t-1) + m (u - h(t-1)); the counter wraps at lcm(periods)
+        return (h + m * (u - h), np.mod(n + 1.0, self.cycle)), ClockSaved(u, m)
 
-    def step_back(self, w, dnew, ctx, prev, new, dxp, dhh, dw):
-        dh, u, m = dnew[0], ctx["u"], ctx["m"]
+    def step_back(self, w, dstate, saved, rec, dw):
+        dh, (u, m) = dstate[0], saved
         dm = dh * m
-        np.multiply(dm, 1.0 - u * u, out=dxp)
-        return (dh - dm, None)  # held units pass dh on; the counter has no gradient
+        da = dm * (1.0 - u * u)
+        return da, (dh - dm + rec.back(da), None)  # the counter has no gradient
 
     def __repr__(self) -> str:
         return f"ClockworkCell(periods={self.periods})"
-
-
-register_cell(
-    "leaky-fixed", lambda h, tau_min=1.0, tau_max=100.0, **kw: FixedLeakyCell(h, tau_min, tau_max)
-)
-register_cell("skip", lambda h, delays=(1, 2, 4, 8), **kw: SkipCell(delays))
-register_cell("clockwork", lambda h, periods=(1, 2, 4, 8, 16, 32), **kw: ClockworkCell(h, periods))

@@ -33,6 +33,7 @@ from ..errors import RnnkitError, check_ints
 from ..functional import as_dtype, check_ids, lengths_to_mask, softmax_cross_entropy
 from ..layers.dense import Embedding, Linear
 from ..layers.registry import check_cell, make_recurrent
+from ..layers.state import as_public, check_parts
 from ..layers.stepper import Stepper
 from ..module import Module
 from .protocol import StepOut
@@ -148,10 +149,8 @@ class Captioner(Module):
         c = self.config
         h0 = np.tanh(self.cond_state.forward(v))  # (B, L*H)
         h0_l = np.ascontiguousarray(h0.reshape(-1, c.num_layers, c.hidden_size).transpose(1, 0, 2))
-        if self.rnn.cell.n_states > 1:
-            rest = tuple(np.zeros_like(h0_l) for _ in range(self.rnn.cell.n_states - 1))
-            return (h0_l, *rest), h0
-        return h0_l, h0
+        rest = tuple(np.zeros_like(h0_l) for _ in range(self.rnn.cell.n_states - 1))
+        return as_public((h0_l, *rest)), h0
 
     # -- teacher-forced forward and backward ----------------------------------------------------
     def _forward(self, batch):
@@ -196,7 +195,7 @@ class Captioner(Module):
         if self.use_input:
             dv += self.cond_in.backward(v, de.sum(axis=0))  # sum over steps first
         if self.use_state:
-            dh0 = dstate0[0] if isinstance(dstate0, tuple) else dstate0  # (L, B, H)
+            dh0 = check_parts(dstate0, self.rnn.cell.n_states)[0]  # (L, B, H)
             dh0 = dh0.transpose(1, 0, 2).reshape(h0.shape)
             dv += self.cond_state.backward(v, dh0 * (1.0 - h0 * h0))
         self.encode_backward(tape, dv)

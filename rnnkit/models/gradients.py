@@ -27,14 +27,6 @@ from ..layers.stepper import StepFunction
 __all__ = ["gradient_norms", "step_jacobians", "jacobian_norms"]
 
 
-def _pack(s) -> tuple:
-    return s if isinstance(s, tuple) else (s,)
-
-
-def _unpack(parts: tuple):
-    return parts if len(parts) > 1 else parts[0]
-
-
 def _check_layer(layer) -> None:
     if layer.num_directions != 1:
         raise RnnkitError(
@@ -63,7 +55,7 @@ def gradient_norms(layer, x: np.ndarray, dloss_dy_last) -> tuple[np.ndarray, flo
     ds = None
     for t in range(T - 1, 0, -1):  # tapes[t] is step t+1; it gives dL/ds(t)
         _, ds = f.backward(tapes[t], dy if t == T - 1 else None, ds)
-        norms[t - 1] = np.linalg.norm(_pack(ds)[0][-1], axis=-1)
+        norms[t - 1] = np.linalg.norm(f.layer.state_parts(ds)[0][-1], axis=-1)
     return norms, float(loss)
 
 
@@ -78,8 +70,8 @@ def _states(layer, x: np.ndarray) -> list[tuple]:
     )
     out = [s]
     for x_t in x[:-1]:
-        _, s, _ = f.forward(x_t, _unpack(s))
-        s = _pack(s)
+        _, s, _ = f.forward(x_t, layer.public_state(s))
+        s = layer.state_parts(s)
         out.append(s)
     return out
 
@@ -99,13 +91,13 @@ def step_jacobians(layer, x_t: np.ndarray, s_prev: tuple) -> np.ndarray:
     basis = np.zeros((K, L, B * n, H), layer.dtype)
     eye = np.eye(n, dtype=layer.dtype).reshape(n, K, L, H)  # e_i as (kind, layer, unit)
     basis[...] = np.tile(eye.transpose(1, 2, 0, 3), (1, 1, B, 1))
-    layer.forward(xr, _unpack(sr))
+    layer.forward(xr, layer.public_state(sr))
     keep, layer.bptt_truncate = getattr(layer, "bptt_truncate", None), None  # the full step,
     try:  # whatever truncation the model was trained with (0 would cut ds(t)/ds(t-1) itself)
-        _, ds0 = layer.backward(None, _unpack(tuple(basis)))
+        _, ds0 = layer.backward(None, layer.public_state(tuple(basis)))
     finally:
         layer.bptt_truncate = keep
-    rows = np.stack(_pack(ds0))  # (K, L, B*n, H): row i of J for copy i
+    rows = np.stack(layer.state_parts(ds0))  # (K, L, B*n, H): row i of J for copy i
     return rows.transpose(2, 0, 1, 3).reshape(B, n, n)
 
 

@@ -22,6 +22,7 @@ from ..errors import RnnkitError, check_ints, check_memory
 from ..functional import as_dtype, check_ids, lengths_to_mask, softmax_cross_entropy
 from ..layers.dense import Embedding, Linear
 from ..layers.registry import check_cell, make_recurrent
+from ..layers.state import as_public, check_parts
 from ..layers.stepper import Stepper
 from ..module import Module
 from .protocol import StepOut
@@ -146,7 +147,7 @@ class LanguageModel(Module):
             np.zeros((L, batch, self.config.hidden_size), self.rnn.dtype)
             for _ in range(self.rnn.cell.n_states)
         )
-        return s if len(s) > 1 else s[0]
+        return as_public(s)
 
     # -- the model protocol of the training loop ------------------------------------------------
     def loss_and_grads(self, batch, carry=None, bptt_truncate: int | None = None) -> StepOut:
@@ -185,14 +186,8 @@ class LanguageModel(Module):
         one (B, H) array per state kind (a one-layer model)."""
         if state0 is None:
             return None
-        parts = state0 if isinstance(state0, tuple) else (state0,)
-        n = self.rnn.cell.n_states
-        if len(parts) != n:
-            raise RnnkitError(
-                f"state0 must be {n} array(s) ({'(h, c)' if n == 2 else 'h'}), got {len(parts)}"
-            )
-        parts = tuple(p[None] if np.ndim(p) == 2 else p for p in parts)
-        return parts if len(parts) > 1 else parts[0]
+        parts = check_parts(state0, self.rnn.cell.n_states, what="state0")
+        return as_public(tuple(p[None] if np.ndim(p) == 2 else p for p in parts))
 
     def _forward(self, inputs, targets, lengths, state0):
         state0 = self._state(state0)

@@ -41,6 +41,7 @@ from ..errors import RnnkitError, check_ints
 from ..functional import as_dtype, check_ids, lengths_to_mask, softmax_cross_entropy
 from ..layers.dense import Embedding, Linear
 from ..layers.registry import check_cell, make_recurrent
+from ..layers.state import as_public, check_parts
 from ..layers.stepper import Stepper
 from ..module import Module
 from .protocol import StepOut
@@ -178,11 +179,10 @@ class Seq2Seq(Module):
         return state
 
     def _parts(self, state) -> tuple:
-        return state if isinstance(state, tuple) else (state,)
+        return check_parts(state, self.n_states)
 
     def _pack(self, parts):
-        parts = tuple(parts)
-        return parts if len(parts) > 1 else parts[0]
+        return as_public(tuple(parts))
 
     def context(self, enc_state) -> np.ndarray:
         """C (B, D*H): the top layer's final hidden state (both directions concatenated)."""
