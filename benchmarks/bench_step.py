@@ -322,7 +322,9 @@ class Problem:
 
 # -- timing --------------------------------------------------------------------------------------
 def time_sides(sides: dict, repeats: int, warmup: int) -> dict:
-    """sides: name -> callable. Warm up each, then alternate them round-robin; medians in ms."""
+    """sides: name -> callable. Warm up each, then alternate them round-robin, the first side
+    rotating from round to round (so that no side always runs right after torch, on the caches
+    torch left: at B = 1 that alone moved a side by 30%); medians in ms."""
     for f in sides.values():
         for _ in range(warmup):
             f()
@@ -331,8 +333,9 @@ def time_sides(sides: dict, repeats: int, warmup: int) -> dict:
     was = gc.isenabled()
     gc.disable()
     try:
-        for _ in range(repeats):
-            for k, f in sides.items():
+        order = list(sides.items())
+        for r in range(repeats):
+            for k, f in order[r % len(order) :] + order[: r % len(order)]:
                 t0 = time.perf_counter()
                 f()
                 times[k].append(time.perf_counter() - t0)
