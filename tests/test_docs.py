@@ -35,3 +35,9 @@ def test_index_lists_every_markdown_page():
     pages = {p.stem for p in DOCS.glob("*.md")} - {"index"} - IN_PROGRESS_PAGES
     listed = set(re.findall(r"^([\w-]+)$", index, re.M))
     assert pages <= listed, f"add to docs/index.md's toctree: {sorted(pages - listed)}"
+
+
+def test_api_rst_documents_each_module_once():
+    names = re.findall(r"^\.\. automodule:: (\S+)$", (DOCS / "api.rst").read_text(), re.M)
+    twice = sorted({n for n in names if names.count(n) > 1})
+    assert not twice, f"docs/api.rst documents these twice (Sphinx -W fails): {twice}"
