@@ -24,8 +24,7 @@ def _form(n: int, shape: Sequence[int | None] | None) -> str:
     )
     if n == 1:
         return f"one array{dims}"
-    names = " (h, c)" if n == 2 else ""
-    return f"a tuple of {n} arrays{names}, each{dims}"
+    return f"a tuple of {n} arrays, each{dims}"  # (h, c) for the LSTM; skip, clockwork: others
 
 
 def _describe(state) -> str:
