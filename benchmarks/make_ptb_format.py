@@ -10,10 +10,10 @@ kept (<unk> for the rest), no punctuation; split 90% / 5% / 5% at random (seed 0
 
 from __future__ import annotations
 
+import argparse
 import glob
 import os
 import re
-import sys
 from collections import Counter
 
 import numpy as np
@@ -59,4 +59,8 @@ def main(out_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "ptb-like")
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    ap.add_argument(
+        "out_dir", nargs="?", default="ptb-like", help="where to write ptb.{train,valid,test}.txt"
+    )
+    main(ap.parse_args().out_dir)
